@@ -1,0 +1,78 @@
+"""What a resolver is handed: the process's services and the caller's identity.
+
+The same object is the GraphQL context (`info.context`) and the context of the plain HTTP
+surfaces, so every path to the data asks the same questions the same way.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from db.session import rls_transaction
+from resolvers.errors import AppError, Unauthenticated
+from resolvers.tokens import TokenVerifier, bearer_token
+
+if TYPE_CHECKING:
+    import httpx
+
+    from app.settings import Settings
+    from gateway.router import Gateway
+
+
+@dataclass
+class Services:
+    """Created once in the app's lifespan."""
+
+    settings: Settings
+    engine: AsyncEngine
+    tokens: TokenVerifier
+    http: httpx.AsyncClient
+    gateway: Gateway
+
+
+@dataclass
+class RequestContext:
+    services: Services
+    request_id: str = field(default_factory=lambda: RequestContext.new_id())
+    claims: dict[str, Any] | None = None
+    # A token was presented but refused: kept so that fields needing a user say why.
+    token_error: AppError | None = None
+    client_ip: str | None = None
+    # Filled by Strawberry from a WebSocket's connection_init payload.
+    connection_params: dict[str, Any] | None = None
+    loaders: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex
+
+    def authenticate(self, authorization: str | None) -> None:
+        """Take the identity from an Authorization header value; remember a refusal."""
+        self.claims, self.token_error = None, None
+        try:
+            token = bearer_token(authorization)
+            if token is not None:
+                self.claims = self.services.tokens.verify(token)
+        except AppError as exc:
+            self.token_error = exc
+
+    def user_id(self) -> uuid.UUID:
+        if self.claims is None:
+            raise self.token_error or Unauthenticated("Sign in first: no access token was sent.")
+        # A WebSocket outlives its token: every operation checks the expiry again.
+        if float(self.claims["exp"]) <= time.time():
+            raise Unauthenticated("The access token has expired.")
+        return uuid.UUID(str(self.claims["sub"]))
+
+    @asynccontextmanager
+    async def db(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction as the caller (anon without a token), under row-level security."""
+        async with rls_transaction(self.services.engine, self.claims) as conn:
+            yield conn

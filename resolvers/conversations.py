@@ -1,0 +1,123 @@
+"""Conversations and their messages, as the caller may see them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from strawberry.dataloader import DataLoader
+
+from db import conversations as conversation_queries
+from db import messages as message_queries
+from db.records import ConversationRow, MessageRow
+from resolvers.context import RequestContext
+from resolvers.errors import BadUserInput, NotFound
+from resolvers.pagination import (
+    Page,
+    conversation_cursor,
+    decode_conversation_cursor,
+    decode_message_cursor,
+    message_cursor,
+    page_size,
+)
+
+DEFAULT_TITLE = "New conversation"
+MAX_TITLE_CHARS = 200
+
+MessagesKey = tuple[UUID, int, int | None]  # conversation, last, before
+
+
+def clean_title(title: str | None) -> str:
+    if title is None:
+        return DEFAULT_TITLE
+    cleaned = " ".join(title.split())
+    if not cleaned:
+        raise BadUserInput("A title cannot be empty.", argument="title")
+    if len(cleaned) > MAX_TITLE_CHARS:
+        raise BadUserInput(f"A title has at most {MAX_TITLE_CHARS} characters.", argument="title")
+    return cleaned
+
+
+async def create(ctx: RequestContext, title: str | None) -> ConversationRow:
+    ctx.user_id()
+    cleaned = clean_title(title)
+    async with ctx.db() as conn:
+        return await conversation_queries.create(conn, cleaned)
+
+
+async def get(ctx: RequestContext, conversation_id: UUID) -> ConversationRow | None:
+    ctx.user_id()
+    async with ctx.db() as conn:
+        return await conversation_queries.get(conn, conversation_id)
+
+
+async def rename(ctx: RequestContext, conversation_id: UUID, title: str) -> ConversationRow:
+    ctx.user_id()
+    cleaned = clean_title(title)
+    async with ctx.db() as conn:
+        row = await conversation_queries.rename(conn, conversation_id, cleaned)
+    if row is None:
+        raise NotFound("No such conversation.")
+    return row
+
+
+async def delete(ctx: RequestContext, conversation_id: UUID) -> bool:
+    ctx.user_id()
+    async with ctx.db() as conn:
+        deleted = await conversation_queries.delete_one(conn, conversation_id)
+    if not deleted:
+        raise NotFound("No such conversation.")
+    return True
+
+
+async def page(ctx: RequestContext, first: int, after: str | None) -> Page[ConversationRow]:
+    ctx.user_id()
+    size = page_size(first, "first")
+    key = decode_conversation_cursor(after) if after else None
+    async with ctx.db() as conn:
+        rows = await conversation_queries.page(conn, first=size, after=key)
+        has_previous = key is not None and await conversation_queries.exists_before(conn, key)
+    items = [(conversation_cursor(r.updated_at, r.id), r) for r in rows[:size]]
+    return Page(items=items, has_next_page=len(rows) > size, has_previous_page=has_previous)
+
+
+async def messages(
+    ctx: RequestContext, conversation_id: UUID, last: int, before: str | None
+) -> Page[MessageRow]:
+    size = page_size(last, "last")
+    before_seq = decode_message_cursor(before) if before else None
+    rows = await _messages_loader(ctx).load((conversation_id, size, before_seq))
+    items = [(message_cursor(r.seq), r) for r in rows[-size:]]
+    return Page(
+        items=items, has_next_page=before_seq is not None, has_previous_page=len(rows) > size
+    )
+
+
+def _messages_loader(ctx: RequestContext) -> DataLoader[MessagesKey, list[MessageRow]]:
+    loader = ctx.loaders.get("messages")
+    if loader is None:
+
+        async def load(keys: Sequence[MessagesKey]) -> list[list[MessageRow]]:
+            return await _load_messages(ctx, keys)
+
+        # No cache: a WebSocket context lives for many operations and must not serve stale rows.
+        loader = DataLoader(load_fn=load, cache=False)
+        ctx.loaders["messages"] = loader
+    return loader
+
+
+async def _load_messages(
+    ctx: RequestContext, keys: Sequence[MessagesKey]
+) -> list[list[MessageRow]]:
+    """One statement per distinct (last, before) among the keys: one for a whole page of
+    conversations asking for their newest messages."""
+    groups: dict[tuple[int, int | None], list[UUID]] = {}
+    for conversation_id, last, before in keys:
+        groups.setdefault((last, before), []).append(conversation_id)
+    found: dict[MessagesKey, list[MessageRow]] = {}
+    async with ctx.db() as conn:
+        for (last, before), ids in groups.items():
+            rows = await message_queries.newest(conn, ids, last=last, before=before)
+            for conversation_id in ids:
+                found[(conversation_id, last, before)] = rows[conversation_id]
+    return [found[key] for key in keys]

@@ -1,0 +1,34 @@
+"""The assembled schema: root types, limits, error codes."""
+
+from __future__ import annotations
+
+from graphql import GraphQLError
+from strawberry import Schema
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types.execution import ExecutionContext
+
+from app.settings import ServerSettings
+from schema.errors import classify
+from schema.limits import limit_extensions
+from schema.mutation import Mutation
+from schema.query import Query
+
+
+class ReactorSchema(Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            classify(error, execution_context)
+
+
+def build_schema(server: ServerSettings) -> ReactorSchema:
+    return ReactorSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=limit_extensions(server),
+        config=StrawberryConfig(
+            disable_field_suggestions=True,
+            batching_config={"max_operations": server.max_batch_operations},
+        ),
+    )

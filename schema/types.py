@@ -1,0 +1,136 @@
+"""The contract's object types (shared/contract/api.graphql), built from db rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from uuid import UUID
+
+import strawberry
+
+from db.records import ConversationRow, MessageRow
+from resolvers import conversations
+from resolvers.pagination import Page
+from schema.context import Info
+
+
+@strawberry.enum
+class Role(Enum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+
+
+@strawberry.type
+class User:
+    id: UUID
+    email: str
+    created_at: datetime
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page[object]) -> PageInfo:
+        return cls(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.start_cursor,
+            end_cursor=page.end_cursor,
+        )
+
+
+@strawberry.type
+class Message:
+    id: UUID
+    conversation_id: UUID
+    role: Role
+    content: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: MessageRow) -> Message:
+        return cls(
+            id=row.id,
+            conversation_id=row.conversation_id,
+            role=Role(row.role),
+            content=row.content,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class MessageEdge:
+    cursor: str
+    node: Message
+
+
+@strawberry.type
+class MessageConnection:
+    edges: list[MessageEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[MessageRow]) -> MessageConnection:
+        edges = [MessageEdge(cursor=c, node=Message.of(r)) for c, r in page.items]
+        return cls(edges=edges, page_info=PageInfo.of(page))  # type: ignore[arg-type]
+
+
+@strawberry.type
+class Conversation:
+    id: UUID
+    title: str
+    created_at: datetime
+    updated_at: datetime = strawberry.field(description="bumped whenever a message is added")
+
+    @strawberry.field(
+        description=(
+            "the newest `last` messages, in chronological order; `before` pages further back"
+        )
+    )
+    async def messages(
+        self, info: Info, last: int | None = 50, before: str | None = None
+    ) -> MessageConnection:
+        size = 50 if last is None else last
+        page = await conversations.messages(info.context, self.id, size, before)
+        return MessageConnection.of(page)
+
+    @classmethod
+    def of(cls, row: ConversationRow) -> Conversation:
+        return cls(id=row.id, title=row.title, created_at=row.created_at, updated_at=row.updated_at)
+
+
+@strawberry.type
+class ConversationEdge:
+    cursor: str
+    node: Conversation
+
+
+@strawberry.type
+class ConversationConnection:
+    edges: list[ConversationEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[ConversationRow]) -> ConversationConnection:
+        edges = [ConversationEdge(cursor=c, node=Conversation.of(r)) for c, r in page.items]
+        return cls(edges=edges, page_info=PageInfo.of(page))  # type: ignore[arg-type]
+
+
+@strawberry.type
+class ModelAlias:
+    name: str = strawberry.field(description="alias a client asks for, e.g. fast or power")
+    targets: list[str] = strawberry.field(description="provider/model targets, tried in order")
+    is_default: bool
+
+
+@strawberry.type
+class Usage:
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None

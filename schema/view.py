@@ -1,0 +1,63 @@
+"""/graphql over HTTP and WebSocket: builds each request's context and admits WebSockets.
+
+A WebSocket's token arrives in the connection_init payload (`Authorization` or
+`authorization`, as Apollo's connectionParams send it); a bad one is refused at connection,
+4403 on graphql-transport-ws.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UnsetType
+
+from app.settings import ServerSettings
+from resolvers.context import RequestContext, Services
+from schema.schema import ReactorSchema
+
+
+def _header_from(params: Any) -> str | None:
+    if not isinstance(params, dict):
+        return None
+    value = params.get("Authorization", params.get("authorization"))
+    return value if isinstance(value, str) else None
+
+
+class GraphQLView(GraphQL[RequestContext, None]):
+    def __init__(self, schema: ReactorSchema, server: ServerSettings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if server.graphiql else None,
+            allow_queries_via_get=server.graphiql,
+            connection_init_wait_timeout=timedelta(seconds=server.connection_init_timeout),
+            max_subscriptions_per_connection=server.max_subscriptions_per_connection,
+            allowed_origins=server.allowed_origins,
+        )
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> RequestContext:
+        services: Services = request.app.state.services
+        context = RequestContext(
+            services=services,
+            request_id=request.scope.get("state", {}).get("request_id") or RequestContext.new_id(),
+            client_ip=request.client.host if request.client else None,
+        )
+        if isinstance(request, Request):
+            context.authenticate(request.headers.get("authorization"))
+        return context
+
+    async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
+        params = context.connection_params
+        if params is not None and not isinstance(params, dict):
+            raise ConnectionRejectionError({"message": "connection_init payload must be an object"})
+        context.authenticate(_header_from(params))
+        if context.token_error is not None:
+            raise ConnectionRejectionError({"message": context.token_error.message})
+        return await super().on_ws_connect(context)

@@ -1,0 +1,80 @@
+"""The seed's policies exist, and the catalogue leaves `authenticated` no way around RLS."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+async def test_seed_policies_exist_on_their_tables(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("select tablename, policyname from pg_policies where schemaname = 'public'")
+        )
+        policies = {(r.tablename, r.policyname) for r in rows}
+    assert ("conversations", "conversations_owner") in policies
+    assert ("messages", "messages_via_conversation") in policies
+
+
+async def test_every_table_authenticated_can_reach_has_forced_rls_and_a_policy(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("""
+                select c.oid::regclass::text as name, c.relrowsecurity, c.relforcerowsecurity,
+                       (select count(*) from pg_policy p where p.polrelid = c.oid) as policies
+                from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                where c.relkind in ('r', 'p', 'v', 'm')
+                  and n.nspname not in ('pg_catalog', 'information_schema')
+                  and (has_table_privilege('authenticated', c.oid, 'select')
+                       or has_table_privilege('authenticated', c.oid, 'insert')
+                       or has_table_privilege('authenticated', c.oid, 'update')
+                       or has_table_privilege('authenticated', c.oid, 'delete'))
+            """)
+        )
+        reachable = list(rows)
+    names = {r.name for r in reachable}
+    assert {"conversations", "messages"} <= names
+    for row in reachable:
+        assert row.relrowsecurity, f"{row.name}: RLS not enabled"
+        assert row.relforcerowsecurity, f"{row.name}: RLS not forced"
+        assert row.policies > 0, f"{row.name}: no policy"
+
+
+async def test_authenticated_owns_nothing_and_cannot_bypass_rls(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        role = (
+            await conn.execute(
+                text(
+                    "select rolsuper, rolbypassrls, rolcanlogin from pg_roles where rolname = 'authenticated'"
+                )
+            )
+        ).one()
+        owned = (
+            await conn.execute(
+                text("""
+                    select count(*) from pg_class c
+                    where c.relowner = (select oid from pg_roles where rolname = 'authenticated')
+                """)
+            )
+        ).scalar_one()
+    assert not role.rolsuper
+    assert not role.rolbypassrls
+    assert not role.rolcanlogin
+    assert owned == 0
+
+
+async def test_anon_reaches_no_table(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        reachable = (
+            await conn.execute(
+                text("""
+                    select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                    where c.relkind in ('r', 'p', 'v', 'm')
+                      and n.nspname not in ('pg_catalog', 'information_schema')
+                      and has_table_privilege('anon', c.oid, 'select')
+                """)
+            )
+        ).scalar_one()
+    assert reachable == 0

@@ -1,0 +1,101 @@
+"""The served schema keeps every name and type of shared/contract/api.graphql (it may add more)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLUnionType,
+    build_schema,
+)
+
+from app.settings import Settings
+from schema.schema import build_schema as build_served
+
+CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "api.graphql"
+LOCAL_COPY = Path(__file__).resolve().parent / "contract.graphql"
+
+# Parts of the contract whose issues have not landed yet; each issue empties its share.
+PENDING = {
+    # auth
+    "User",
+    "AuthPayload",
+    "Query.me",
+    "Mutation.signUp",
+    "Mutation.signIn",
+    "Mutation.refreshSession",
+    "Mutation.signOut",
+    # chat
+    "Usage",
+    "Mutation.sendMessage",
+    "ChatEvent",
+    "ChatStarted",
+    "TextDelta",
+    "ToolCall",
+    "ToolResult",
+    "ChatCompleted",
+    "Subscription",
+}
+
+
+def _contract_sdl() -> str:
+    return (CONTRACT if CONTRACT.exists() else LOCAL_COPY).read_text(encoding="utf-8")
+
+
+def _kind(t: GraphQLNamedType) -> str:
+    kinds = (
+        GraphQLObjectType,
+        GraphQLInterfaceType,
+        GraphQLInputObjectType,
+        GraphQLEnumType,
+        GraphQLUnionType,
+    )
+    return next((k.__name__ for k in kinds if isinstance(t, k)), "scalar")
+
+
+def _fields(t: GraphQLNamedType) -> dict[str, str]:
+    if isinstance(t, (GraphQLObjectType, GraphQLInterfaceType)):
+        out = {}
+        for name, field in t.fields.items():
+            args = ",".join(f"{a}:{arg.type}" for a, arg in sorted(field.args.items()))
+            out[name] = f"({args}){field.type}"
+        return out
+    if isinstance(t, GraphQLInputObjectType):
+        return {name: str(f.type) for name, f in t.fields.items()}
+    if isinstance(t, GraphQLEnumType):
+        return dict.fromkeys(t.values, "")
+    if isinstance(t, GraphQLUnionType):
+        return {m.name: "" for m in t.types}
+    return {}
+
+
+def test_the_local_copy_of_the_contract_is_current() -> None:
+    if not CONTRACT.exists():
+        pytest.skip("shared/contract is not beside this checkout")
+    assert LOCAL_COPY.read_text(encoding="utf-8") == CONTRACT.read_text(encoding="utf-8")
+
+
+def test_every_contract_type_and_field_is_served(settings: Settings) -> None:
+    contract = build_schema(_contract_sdl())
+    served = build_served(settings.server)._schema
+    missing = []
+    for name, ctype in contract.type_map.items():
+        if name.startswith("__"):
+            continue
+        stype = served.type_map.get(name)
+        if stype is None:
+            if name not in PENDING:
+                missing.append(name)
+            continue
+        assert _kind(stype) == _kind(ctype), name
+        served_fields = _fields(stype)
+        for field, signature in _fields(ctype).items():
+            if served_fields.get(field) != signature and f"{name}.{field}" not in PENDING:
+                missing.append(f"{name}.{field}{signature} (served: {served_fields.get(field)})")
+    assert missing == []

@@ -1,0 +1,86 @@
+"""A missing, expired, forged, unsigned or mis-addressed token is UNAUTHENTICATED."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import httpx
+import jwt
+import pytest
+
+from tests.support.graphql import SECRET, codes, gql, mint_token
+
+QUERY = "{ conversations { edges { node { id } } } }"
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+async def refused(client: httpx.AsyncClient, token: str | None) -> list[str]:
+    body = await gql(client, QUERY, token=token)
+    assert body["data"] is None
+    return codes(body)
+
+
+async def test_missing_token_is_unauthenticated(client: httpx.AsyncClient) -> None:
+    assert await refused(client, None) == ["UNAUTHENTICATED"]
+
+
+async def test_expired_token_is_refused(client: httpx.AsyncClient) -> None:
+    assert await refused(client, mint_token(ttl=-10)) == ["UNAUTHENTICATED"]
+
+
+async def test_forged_token_is_refused(client: httpx.AsyncClient) -> None:
+    assert await refused(client, mint_token(secret="x" * 40)) == ["UNAUTHENTICATED"]
+
+
+async def test_alg_none_token_is_refused(client: httpx.AsyncClient) -> None:
+    claims = jwt.decode(mint_token(), options={"verify_signature": False})
+    unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+    assert await refused(client, unsigned) == ["UNAUTHENTICATED"]
+
+
+async def test_payload_edited_after_signing_is_refused(client: httpx.AsyncClient) -> None:
+    header, _, signature = mint_token().split(".")
+    claims = jwt.decode(mint_token(), options={"verify_signature": False})
+    claims["sub"] = str(uuid.uuid4())
+    assert await refused(client, f"{header}.{_b64(claims)}.{signature}") == ["UNAUTHENTICATED"]
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"aud": "someone-else"},
+        {"iss": "https://evil.example"},
+        {"sub": "not-a-uuid"},
+        {"sub": None},
+        {"role": "service_role"},
+    ],
+)
+async def test_wrong_claims_are_refused(
+    client: httpx.AsyncClient, claims: dict[str, object]
+) -> None:
+    assert await refused(client, mint_token(**claims)) == ["UNAUTHENTICATED"]
+
+
+async def test_missing_exp_is_refused(client: httpx.AsyncClient) -> None:
+    token = jwt.encode(
+        {"sub": str(uuid.uuid4()), "aud": "authenticated", "iss": "reactor-chat"},
+        SECRET,
+        algorithm="HS256",
+    )
+    assert await refused(client, token) == ["UNAUTHENTICATED"]
+
+
+async def test_a_malformed_authorization_header_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/graphql", json={"query": QUERY}, headers={"Authorization": "Basic Zm9vOmJhcg=="}
+    )
+    assert codes(response.json()) == ["UNAUTHENTICATED"]
+
+
+async def test_garbage_token_is_refused(client: httpx.AsyncClient) -> None:
+    assert await refused(client, "a.b.c") == ["UNAUTHENTICATED"]
