@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from app.health import healthz, readyz
+from app.endpoints.health import healthz, readyz
 from app.middleware import BodySizeLimit, RequestId
 from app.settings import Settings, load_settings
 from db.engine import create_engine

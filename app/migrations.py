@@ -23,7 +23,7 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     """Blocking: runs its own event loop, so call it before the server's starts (or in a thread)."""
     command.upgrade(alembic_config(url), revision)
 
