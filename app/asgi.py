@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
@@ -16,6 +15,7 @@ from app.endpoints.health import healthz, readyz
 from app.middleware import BodySizeLimit, RequestId
 from app.settings import Settings, load_settings
 from db.engine import create_engine
+from gateway.providers import create_http_client
 from gateway.router import Gateway
 from resolvers.context import Services
 from resolvers.tokens import TokenVerifier
@@ -28,10 +28,7 @@ log = logging.getLogger("reactor.app")
 def _services(settings: Settings) -> Services:
     if settings.database.url is None or settings.auth.jwt_secret is None:
         raise RuntimeError("the database URL and the JWT secret are resolved before the app starts")
-    http = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.ai.total_timeout, connect=settings.ai.connect_timeout),
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-    )
+    http = create_http_client(settings.ai)
     return Services(
         settings=settings,
         engine=create_engine(

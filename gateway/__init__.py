@@ -1,0 +1,44 @@
+"""The LLM gateway: model aliases routed to OpenRouter, OpenAI-compatible endpoints, Bedrock
+and the offline `local` provider. Knows nothing of GraphQL or the database."""
+
+from gateway.config import AISettings, ProviderSettings
+from gateway.errors import CompletionFailed, GatewayError, InvalidRequest, UnknownModel
+from gateway.events import (
+    Completion,
+    ErrorEvent,
+    Event,
+    Finished,
+    Started,
+    TextDelta,
+    ToolCallEvent,
+    UsageEvent,
+)
+from gateway.providers import create_http_client
+from gateway.request import ChatRequest, Message, ToolCall, ToolSpec
+from gateway.router import AliasInfo, Gateway, Route, Target
+
+__all__ = [
+    "AISettings",
+    "AliasInfo",
+    "ChatRequest",
+    "Completion",
+    "CompletionFailed",
+    "ErrorEvent",
+    "Event",
+    "Finished",
+    "Gateway",
+    "GatewayError",
+    "InvalidRequest",
+    "Message",
+    "ProviderSettings",
+    "Route",
+    "Started",
+    "Target",
+    "TextDelta",
+    "ToolCall",
+    "ToolCallEvent",
+    "ToolSpec",
+    "UnknownModel",
+    "UsageEvent",
+    "create_http_client",
+]
