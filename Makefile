@@ -26,7 +26,15 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
+# The npm clients (graphql-ws, @apollo/client) the chat tests drive; skipped without node.
+tests/clients/node_modules: tests/clients/package-lock.json
+	if command -v npm >/dev/null; then cd tests/clients && npm ci --no-audit --no-fund && touch node_modules; fi
+
+# Playwright for Node, driving the system's Chromium in the chat page's browser test.
+tests/browser/node_modules: tests/browser/package-lock.json
+	if command -v npm >/dev/null; then cd tests/browser && npm ci --no-audit --no-fund && touch node_modules; fi
+
+test: lint typecheck tests/clients/node_modules tests/browser/node_modules
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -7,18 +7,26 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from app.endpoints.fn_chat import fn_chat
 from app.endpoints.health import healthz, readyz
+from app.endpoints.metrics import mark_this_worker_dead, metrics
+from app.endpoints.openai_api import chat_completions, models
+from app.endpoints.page import page_mount
+from app.jwks_fetch import jwks_fetcher
 from app.middleware import BodySizeLimit, RequestId
-from app.settings import Settings, load_settings
+from app.settings import AuthSettings, Settings, load_settings
 from db.engine import create_engine
 from gateway.providers import create_http_client
 from gateway.router import Gateway
 from resolvers.context import Services
-from resolvers.tokens import TokenVerifier
+from resolvers.jwks import KeySet
+from resolvers.passwords import Passwords
+from resolvers.tokens import ExternalIssuer, TokenVerifier
 from schema.schema import build_schema
 from schema.view import GraphQLView
 
@@ -29,6 +37,7 @@ def _services(settings: Settings) -> Services:
     if settings.database.url is None or settings.auth.jwt_secret is None:
         raise RuntimeError("the database URL and the JWT secret are resolved before the app starts")
     http = create_http_client(settings.ai)
+    auth = settings.auth
     return Services(
         settings=settings,
         engine=create_engine(
@@ -40,10 +49,26 @@ def _services(settings: Settings) -> Services:
             secret=settings.auth.jwt_secret.get_secret_value(),
             issuer=settings.auth.issuer,
             audience=settings.auth.audience,
+            ttl=auth.access_token_ttl,
+            external=_external_issuer(auth, http),
         ),
         http=http,
         gateway=Gateway(settings.ai, http),
+        passwords=Passwords(
+            memory_kib=auth.argon2_memory_kib,
+            time_cost=auth.argon2_time_cost,
+            parallelism=auth.argon2_parallelism,
+        ),
     )
+
+
+def _external_issuer(auth: AuthSettings, http: httpx.AsyncClient) -> ExternalIssuer | None:
+    if not (auth.jwks_url and auth.jwks_issuer and auth.jwks_audience):
+        return None
+    keys = KeySet(
+        jwks_fetcher(http, auth.jwks_url), auth.jwks_cache_ttl, auth.jwks_min_refetch_interval
+    )
+    return ExternalIssuer(keys=keys, issuer=auth.jwks_issuer, audience=auth.jwks_audience)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -56,8 +81,14 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            # uvicorn let streaming turns run for the grace period; what still runs is
+            # cancelled here, each turn saving its partial reply before the pool closes.
+            cancelled = await services.turns.cancel_all()
+            if cancelled:
+                log.warning("shutdown: %d chat turn(s) cancelled, partial replies saved", cancelled)
             await services.http.aclose()
             await services.engine.dispose()
+            mark_this_worker_dead()
 
     return Starlette(
         routes=[
@@ -65,6 +96,11 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Route("/fn/v1/chat", fn_chat, methods=["POST"]),
+            Route("/ai/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/ai/v1/models", models, methods=["GET"]),
+            page_mount(),  # last: it answers every path the routes above do not
         ],
         middleware=[
             Middleware(RequestId),

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from app.endpoints.metrics import MULTIPROC_ENV, fresh_multiprocess_dir
+from app.graceful_ws import GRACEFUL_WEBSOCKETS
+from app.logging_setup import configure_logging, log_config
 from app.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("reactor.cli")
@@ -39,14 +44,22 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
     os.environ["REACTOR_DATABASE__URL"] = url
     host = host or settings.server.host
     port = port or settings.server.port
-    print(f"reactor-chat: serving on http://{host}:{port} (GraphiQL at /graphql)", flush=True)  # noqa: T201
+    url = f"http://{host}:{port}"
+    print(f"reactor-chat: chat page on {url}/, GraphiQL at {url}/graphql", flush=True)  # noqa: T201
+    workers = workers or settings.server.workers
+    if workers > 1:
+        # Before any worker starts: each one writes its metrics there for /metrics to add up.
+        os.environ[MULTIPROC_ENV] = str(fresh_multiprocess_dir(settings.server.data_dir))
     uvicorn.run(
         "app.asgi:app_from_environment",
         factory=True,
         host=host,
         port=port,
-        workers=workers or settings.server.workers,
-        timeout_graceful_shutdown=int(settings.server.shutdown_grace_seconds) or None,
+        workers=workers,
+        # WebSockets with a turn in flight close when it ends, within the grace period.
+        ws=GRACEFUL_WEBSOCKETS,
+        timeout_graceful_shutdown=math.ceil(settings.server.shutdown_grace_seconds),
+        log_config=log_config(settings.server),
         log_level=settings.server.log_level.lower(),
         ws_ping_interval=20,
     )
@@ -62,23 +75,58 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int)
     serve_cmd.add_argument("--workers", type=int)
     commands.add_parser("migrate", help="bring the database schema to the newest revision")
+    products_cmd = commands.add_parser("products", help="manage the product catalogue")
+    products_actions = products_cmd.add_subparsers(dest="action", required=True)
+    import_cmd = products_actions.add_parser(
+        "import", help="load a JSON array or a CSV with a header (name, description, price)"
+    )
+    import_cmd.add_argument("file", type=Path)
     return parser
+
+
+def import_products(settings: Settings, file: Path) -> int:
+    """Check every row, then load them all in one transaction; nothing on any error."""
+    import asyncio  # noqa: PLC0415
+
+    from db.engine import create_engine  # noqa: PLC0415
+    from resolvers.catalogue import CatalogueError, load, read  # noqa: PLC0415
+
+    try:
+        items = read(file)
+    except CatalogueError as exc:
+        print(f"reactor-chat: {file}: {exc}; nothing was loaded", file=sys.stderr)  # noqa: T201
+        return 1
+
+    url = _migrate(settings)  # blocking, with its own event loop: before ours starts
+
+    async def run() -> int:
+        engine = create_engine(url, pool_size=1, max_overflow=0)
+        try:
+            return await load(engine, items)
+        finally:
+            await engine.dispose()
+
+    count = asyncio.run(run())
+    print(f"reactor-chat: loaded {count} products from {file}")  # noqa: T201
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
     except ConfigError as exc:
         for line in str(exc).splitlines():
             print(f"reactor-chat: configuration error: {line}", file=sys.stderr)  # noqa: T201
         return 2
+    configure_logging(settings.server)
     if args.command == "migrate":
         _migrate(settings)
         print("reactor-chat: database at the newest revision")  # noqa: T201
     elif args.command == "serve":
         serve(settings, args.host, args.port, args.workers)
+    elif args.command == "products":
+        return import_products(settings, args.file)
     return 0
 
 

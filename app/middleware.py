@@ -6,6 +6,8 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.logging_setup import REQUEST_ID
+
 REQUEST_ID_HEADER = b"x-request-id"
 
 
@@ -30,7 +32,12 @@ class RequestId:
                 message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        # Every log line of this request (a WebSocket's: of its turns) carries the id.
+        reset = REQUEST_ID.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(reset)
 
 
 class BodySizeLimit:

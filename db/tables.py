@@ -10,6 +10,7 @@ from sqlalchemy import (
     FetchedValue,
     ForeignKey,
     MetaData,
+    Numeric,
     Table,
     Text,
     Uuid,
@@ -39,4 +40,22 @@ messages = Table(
     # Insertion order: timestamps tie within a transaction, seq never does.
     Column("seq", BigInteger, nullable=False, server_default=FetchedValue()),
     Column("metadata", JSONB, nullable=False, server_default=FetchedValue()),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", Uuid, primary_key=True, server_default=FetchedValue()),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=FetchedValue()),
+    Column("price", Numeric(12, 2), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
+)
+
+# One row per message a user sends: what the hourly limit counts (conversations come and go).
+message_ledger = Table(
+    "message_ledger",
+    metadata,
+    Column("user_id", Uuid, nullable=False, server_default=FetchedValue()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
 )

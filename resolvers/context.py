@@ -18,12 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from db.session import rls_transaction
 from resolvers.errors import AppError, Unauthenticated
 from resolvers.tokens import TokenVerifier, bearer_token
+from resolvers.turns import TurnRegistry
 
 if TYPE_CHECKING:
     import httpx
 
     from app.settings import Settings
     from gateway.router import Gateway
+    from resolvers.passwords import Passwords
 
 
 @dataclass
@@ -35,6 +37,10 @@ class Services:
     tokens: TokenVerifier
     http: httpx.AsyncClient
     gateway: Gateway
+    passwords: Passwords
+
+    # Chat turns in flight: graceful shutdown waits for them, then cancels the rest.
+    turns: TurnRegistry = field(default_factory=TurnRegistry)
 
 
 @dataclass
@@ -53,13 +59,16 @@ class RequestContext:
     def new_id() -> str:
         return uuid.uuid4().hex
 
-    def authenticate(self, authorization: str | None) -> None:
-        """Take the identity from an Authorization header value; remember a refusal."""
+    async def authenticate(self, authorization: str | None) -> None:
+        """Take the identity from an Authorization header value; remember a refusal.
+
+        Async because a token of an outside identity provider may need its keys fetched.
+        """
         self.claims, self.token_error = None, None
         try:
             token = bearer_token(authorization)
             if token is not None:
-                self.claims = self.services.tokens.verify(token)
+                self.claims = await self.services.tokens.verify_any(token)
         except AppError as exc:
             self.token_error = exc
 

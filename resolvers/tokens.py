@@ -1,11 +1,16 @@
 """Access tokens: the JWTs whose claims row-level security reads.
 
-Verification pins the algorithm and requires exp, sub, aud and iss, so neither `alg: none`
-nor a token from another issuer or for another audience gets through.
+Ours are HS256, signed with `[auth] jwt_secret`, and carry sub, role, email, aud, iss, iat, exp
+and sid (the session a refresh token renews). Verification pins the algorithm and requires
+exp, sub, aud and iss, so neither `alg: none` nor a token from another issuer or for another
+audience gets through. Optionally, RS256/ES256 tokens of an outside provider are accepted
+too, checked against its published keys and its own issuer and audience; the algorithm is
+the key's, never the token's say, so a public key can never be used as an HMAC secret.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -13,9 +18,12 @@ from typing import Any
 import jwt
 
 from resolvers.errors import Unauthenticated
+from resolvers.jwks import ALGORITHMS as EXTERNAL_ALGORITHMS
+from resolvers.jwks import KeySet
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "sub", "aud", "iss")
+INVALID = "The access token is invalid."
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -29,26 +37,85 @@ def bearer_token(header: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class ExternalIssuer:
+    """An outside identity provider (Auth0, Keycloak, Supabase Auth...) whose tokens we accept."""
+
+    keys: KeySet
+    issuer: str
+    audience: str
+
+
+@dataclass(frozen=True)
 class TokenVerifier:
     secret: str
     issuer: str
     audience: str
+    ttl: int = 3600
+    external: ExternalIssuer | None = None
+
+    def issue(self, user_id: uuid.UUID, email: str, session_id: uuid.UUID) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": str(user_id),
+            "role": "authenticated",
+            "email": email,
+            "aud": self.audience,
+            "iss": self.issuer,
+            "iat": now,
+            "exp": now + self.ttl,
+            "sid": str(session_id),
+        }
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> dict[str, Any]:
+        """One of our own tokens."""
+        claims = _decode(token, self.secret, ALGORITHM, self.audience, self.issuer)
+        sid = claims.get("sid")
+        if sid is not None:
+            try:
+                uuid.UUID(str(sid))
+            except ValueError:
+                raise Unauthenticated(INVALID) from None
+        return claims
+
+    async def verify_any(self, token: str) -> dict[str, Any]:
+        """Ours, or, when an outside provider is configured, one of its RS256/ES256 tokens."""
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self.secret,
-                algorithms=[ALGORITHM],
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": list(REQUIRED_CLAIMS)},
-            )
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("The access token has expired.") from None
+            header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
-            raise Unauthenticated("The access token is invalid.") from None
-        return _checked(claims)
+            raise Unauthenticated(INVALID) from None
+        alg = header.get("alg")
+        if alg == ALGORITHM:
+            return self.verify(token)
+        if self.external is None or alg not in EXTERNAL_ALGORITHMS:
+            raise Unauthenticated(INVALID)
+        kid = header.get("kid")
+        key = await self.external.keys.key(kid if isinstance(kid, str) else None)
+        if key is None or key.algorithm_name != alg:
+            raise Unauthenticated(INVALID)
+        claims = _decode(
+            token, key.key, key.algorithm_name, self.external.audience, self.external.issuer
+        )
+        # The provider's session is not one of ours: sign-out and refresh stay with it.
+        claims.pop("sid", None)
+        return claims
+
+
+def _decode(token: str, key: Any, algorithm: str, audience: str, issuer: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=audience,
+            issuer=issuer,
+            options={"require": list(REQUIRED_CLAIMS)},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("The access token has expired.") from None
+    except jwt.InvalidTokenError:
+        raise Unauthenticated(INVALID) from None
+    return _checked(claims)
 
 
 def _checked(claims: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +123,7 @@ def _checked(claims: dict[str, Any]) -> dict[str, Any]:
     try:
         uuid.UUID(str(sub))
     except ValueError:
-        raise Unauthenticated("The access token is invalid.") from None
+        raise Unauthenticated(INVALID) from None
     if claims.get("role", "authenticated") != "authenticated":
-        raise Unauthenticated("The access token is invalid.")
+        raise Unauthenticated(INVALID)
     return {**claims, "role": "authenticated"}

@@ -5,11 +5,15 @@ from __future__ import annotations
 from graphql import GraphQLError
 from strawberry import Schema
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from app.settings import ServerSettings
+from schema.auth import AuthMutation, AuthQuery
+from schema.chat import ChatMutation, Subscription
 from schema.errors import classify
 from schema.limits import limit_extensions
+from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.query import Query
 
@@ -24,9 +28,10 @@ class ReactorSchema(Schema):
 
 def build_schema(server: ServerSettings) -> ReactorSchema:
     return ReactorSchema(
-        query=Query,
-        mutation=Mutation,
-        extensions=limit_extensions(server),
+        query=merge_types("Query", (Query, AuthQuery)),
+        mutation=merge_types("Mutation", (Mutation, AuthMutation, ChatMutation)),
+        subscription=Subscription,
+        extensions=[OperationMetrics, *limit_extensions(server)],
         config=StrawberryConfig(
             disable_field_suggestions=True,
             batching_config={"max_operations": server.max_batch_operations},

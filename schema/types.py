@@ -19,6 +19,8 @@ class Role(Enum):
     USER = "user"
     ASSISTANT = "assistant"
     SYSTEM = "system"
+    # A tool's result, handed back to the model; the call is on the assistant message before it.
+    TOOL = "tool"
 
 
 @strawberry.type

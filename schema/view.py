@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -19,6 +20,8 @@ from strawberry.types.unset import UnsetType
 
 from app.settings import ServerSettings
 from resolvers.context import RequestContext, Services
+from schema.connections import CURRENT, SCOPE_KEY, ConnectionActivity
+from schema.metrics import WEBSOCKET_CONNECTIONS
 from schema.schema import ReactorSchema
 
 
@@ -40,6 +43,22 @@ class GraphQLView(GraphQL[RequestContext, None]):
             allowed_origins=server.allowed_origins,
         )
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await super().__call__(scope, receive, send)
+            return
+        # The server's WebSocket protocol finds the activity in the scope state on shutdown;
+        # the operation extension finds it through the context variable.
+        activity = ConnectionActivity()
+        scope.setdefault("state", {})[SCOPE_KEY] = activity
+        reset = CURRENT.set(activity)
+        WEBSOCKET_CONNECTIONS.inc()
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            WEBSOCKET_CONNECTIONS.dec()
+            CURRENT.reset(reset)
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RequestContext:
@@ -50,14 +69,14 @@ class GraphQLView(GraphQL[RequestContext, None]):
             client_ip=request.client.host if request.client else None,
         )
         if isinstance(request, Request):
-            context.authenticate(request.headers.get("authorization"))
+            await context.authenticate(request.headers.get("authorization"))
         return context
 
     async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
         params = context.connection_params
         if params is not None and not isinstance(params, dict):
             raise ConnectionRejectionError({"message": "connection_init payload must be an object"})
-        context.authenticate(_header_from(params))
+        await context.authenticate(_header_from(params))
         if context.token_error is not None:
             raise ConnectionRejectionError({"message": context.token_error.message})
         return await super().on_ws_connect(context)

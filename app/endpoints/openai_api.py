@@ -1,0 +1,62 @@
+"""/ai/v1/chat/completions and /ai/v1/models: the gateway in OpenAI's Chat Completions format,
+for the signed-in user (the access token is the API key), so OpenAI clients work unchanged."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.endpoints.request_context import request_context
+from app.endpoints.streaming import SSE_HEADERS, EventStreamResponse
+from gateway.errors import CompletionFailed
+from gateway.openai_format import completion_body, error_body, models_body, sse_stream
+from resolvers import completions
+from resolvers.errors import AppError, BadUserInput, RateLimited
+
+_TYPES = {
+    401: ("authentication_error", "invalid_api_key"),
+    429: ("rate_limit_exceeded", "rate_limit_exceeded"),
+}
+
+
+def _error(exc: AppError) -> JSONResponse:
+    if isinstance(exc, BadUserInput) and exc.extensions.get("argument") == "model":
+        return JSONResponse(error_body(exc.message, code="model_not_found"), status_code=404)
+    kind, code = _TYPES.get(exc.status, ("invalid_request_error", None))
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return JSONResponse(error_body(exc.message, kind, code), exc.status, headers=headers)
+
+
+async def chat_completions(request: Request) -> Response:
+    ctx = await request_context(request)
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return JSONResponse(error_body("The body must be JSON."), status_code=400)
+    try:
+        parsed = await completions.admit(ctx, body)
+    except AppError as exc:
+        return _error(exc)
+    gateway = ctx.services.gateway
+    model = parsed.request.model or ctx.services.settings.ai.default_alias
+    if parsed.stream:
+        events = gateway.stream(parsed.request)
+        return EventStreamResponse(
+            sse_stream(events, model, parsed.include_usage), headers=SSE_HEADERS
+        )
+    try:
+        completion = await gateway.complete(parsed.request)
+    except CompletionFailed as exc:
+        return JSONResponse(error_body(exc.message, "upstream_error", exc.kind), status_code=502)
+    return JSONResponse(completion_body(completion))
+
+
+async def models(request: Request) -> Response:
+    ctx = await request_context(request)
+    try:
+        ctx.user_id()
+    except AppError as exc:
+        return _error(exc)
+    return JSONResponse(models_body(ctx.services.gateway.aliases()))

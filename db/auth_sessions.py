@@ -1,0 +1,151 @@
+"""Sessions and their rotating refresh tokens (auth.sessions, auth.refresh_tokens).
+
+Only SHA-256 digests of refresh tokens are stored: a copy of the table lets no one refresh.
+Run inside `service_transaction`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    FetchedValue,
+    ForeignKey,
+    LargeBinary,
+    Table,
+    Text,
+    Uuid,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.users import UserRow, metadata, users
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Uuid, primary_key=True, server_default=FetchedValue()),
+    Column("user_id", Uuid, ForeignKey(users.c.id), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_reason", Text),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", BigInteger, primary_key=True, server_default=FetchedValue()),
+    Column("session_id", Uuid, ForeignKey(sessions.c.id), nullable=False),
+    Column("token_hash", LargeBinary, nullable=False),
+    Column("parent_id", BigInteger),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
+    Column("used_at", DateTime(timezone=True)),
+)
+
+
+class Refusal(enum.Enum):
+    UNKNOWN = "unknown"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    REUSED = "reused"
+
+
+@dataclass(frozen=True, slots=True)
+class Rotated:
+    session_id: UUID
+    user: UserRow
+
+
+async def start(conn: AsyncConnection, user_id: UUID, token_hash: bytes, ttl: timedelta) -> UUID:
+    """A new session holding its first refresh token; returns the session id."""
+    session_id: UUID = (
+        await conn.execute(
+            insert(sessions)
+            .values(user_id=user_id, expires_at=func.now() + ttl)
+            .returning(sessions.c.id)
+        )
+    ).scalar_one()
+    await conn.execute(insert(refresh_tokens).values(session_id=session_id, token_hash=token_hash))
+    return session_id
+
+
+async def rotate(
+    conn: AsyncConnection, token_hash: bytes, new_hash: bytes, ttl: timedelta
+) -> Rotated | Refusal:
+    """Spend the token `token_hash` for `new_hash`, or say why not.
+
+    The token and session rows are locked, so of two concurrent refreshes with one token the
+    second sees it spent: that is reuse, and it revokes the session, as a stolen token would.
+    """
+    found = (
+        (
+            await conn.execute(
+                select(
+                    refresh_tokens.c.id,
+                    refresh_tokens.c.used_at,
+                    sessions.c.id.label("session_id"),
+                    sessions.c.revoked_at,
+                    (sessions.c.expires_at <= func.now()).label("expired"),
+                    users.c.id.label("user_id"),
+                    users.c.email,
+                    users.c.created_at,
+                )
+                .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+                .join(users, users.c.id == sessions.c.user_id)
+                .where(refresh_tokens.c.token_hash == token_hash)
+                .with_for_update(of=[refresh_tokens, sessions])
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if found is None:
+        return Refusal.UNKNOWN
+    if found["revoked_at"] is not None:
+        return Refusal.REVOKED
+    if found["used_at"] is not None:
+        await revoke(conn, found["session_id"], reason="refresh token reused")
+        return Refusal.REUSED
+    if found["expired"]:
+        return Refusal.EXPIRED
+    await conn.execute(
+        update(refresh_tokens).where(refresh_tokens.c.id == found["id"]).values(used_at=func.now())
+    )
+    await conn.execute(
+        insert(refresh_tokens).values(
+            session_id=found["session_id"], token_hash=new_hash, parent_id=found["id"]
+        )
+    )
+    # Sliding expiry: a session lives as long as it keeps being refreshed within the ttl.
+    await conn.execute(
+        update(sessions)
+        .where(sessions.c.id == found["session_id"])
+        .values(expires_at=func.now() + ttl)
+    )
+    user = UserRow(id=found["user_id"], email=found["email"], created_at=found["created_at"])
+    return Rotated(session_id=found["session_id"], user=user)
+
+
+async def revoke(
+    conn: AsyncConnection, session_id: UUID, *, reason: str, user_id: UUID | None = None
+) -> bool:
+    """End a live session; with `user_id`, only if it is that user's. True when one ended."""
+    query = (
+        update(sessions)
+        .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=func.now(), revoked_reason=reason)
+        .returning(sessions.c.id)
+    )
+    if user_id is not None:
+        query = query.where(sessions.c.user_id == user_id)
+    return (await conn.execute(query)).one_or_none() is not None

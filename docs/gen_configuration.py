@@ -1,0 +1,171 @@
+"""Writes docs/configuration.md from the settings models: every key, its environment variable,
+its default and what it means. Run `python docs/gen_configuration.py` after adding a key;
+tests/ops/test_configuration_doc.py fails while a key has no meaning here or the page is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.settings import Settings  # noqa: E402
+from gateway.config import ProviderSettings  # noqa: E402
+
+PAGE = ROOT / "docs" / "configuration.md"
+
+MEANINGS: dict[str, str] = {
+    "server.data_dir": "Where the embedded PostgreSQL, the generated JWT secret and the "
+    "multi-worker metrics files live.",
+    "server.host": "Address to listen on (`--host`).",
+    "server.port": "Port to listen on (`--port`).",
+    "server.workers": "Worker processes (`--workers`); see [deploy](deploy.md).",
+    "server.graphiql": "Serve GraphiQL on `GET /graphql` (and allow queries over GET).",
+    "server.introspection": "Answer introspection queries.",
+    "server.max_body_bytes": "Largest request body; larger is refused with 413.",
+    "server.max_query_depth": "Deepest selection a GraphQL document may nest.",
+    "server.max_aliases": "Most aliases in one GraphQL document.",
+    "server.max_query_tokens": "Most lexical tokens in one GraphQL document.",
+    "server.max_batch_operations": "Most operations in one batched HTTP request.",
+    "server.allowed_origins": "Other origins whose pages may open a WebSocket (same-origin "
+    "pages and non-browser clients always may; `*` allows any).",
+    "server.max_subscriptions_per_connection": "Concurrent subscriptions on one WebSocket.",
+    "server.connection_init_timeout": "Seconds a WebSocket has to send `connection_init`.",
+    "server.shutdown_grace_seconds": "On SIGTERM, how long streaming turns may run on before "
+    "they are cancelled with their partial replies saved.",
+    "server.log_format": "`json`, `text`, or `auto` (JSON unless stderr is a terminal).",
+    "server.log_level": "`DEBUG`, `INFO`, `WARNING`, `ERROR`.",
+    "database.url": "PostgreSQL URL of the login role; absent: an embedded PostgreSQL under "
+    "`data_dir`.",
+    "database.pool_size": "Connections each worker keeps open.",
+    "database.max_overflow": "Connections a worker may open beyond `pool_size` under load.",
+    "auth.jwt_secret": "HS256 signing key, at least 32 bytes; absent: generated once into "
+    "`data_dir`. See [auth](auth.md).",
+    "auth.access_token_ttl": "Seconds an access token is valid.",
+    "auth.refresh_token_ttl": "Seconds a refresh token (a session) is valid.",
+    "auth.issuer": "`iss` of the tokens this server signs and accepts.",
+    "auth.audience": "`aud` of the tokens this server signs and accepts.",
+    "auth.jwks_url": "JWKS of an outside identity provider whose tokens are accepted too.",
+    "auth.jwks_issuer": "`iss` the outside provider's tokens must carry.",
+    "auth.jwks_audience": "`aud` the outside provider's tokens must carry.",
+    "auth.jwks_cache_ttl": "Seconds the outside provider's key set is cached.",
+    "auth.jwks_min_refetch_interval": "Least seconds between refetches for an unknown key id.",
+    "auth.sign_in_max_failures": "Failed sign-ins allowed per email and per client address "
+    "within `sign_in_window`.",
+    "auth.sign_in_window": "Seconds over which failed sign-ins are counted.",
+    "auth.argon2_memory_kib": "argon2id memory cost for password hashes.",
+    "auth.argon2_time_cost": "argon2id iterations.",
+    "auth.argon2_parallelism": "argon2id lanes.",
+    "ai.openrouter_api_key": "OpenRouter key; enables `openrouter/…` targets.",
+    "ai.openrouter_base_url": "OpenRouter's API root.",
+    "ai.http_referer": "Sent to OpenRouter as `HTTP-Referer` (attribution).",
+    "ai.app_title": "Sent to OpenRouter as `X-Title` (attribution).",
+    "ai.aws_access_key_id": "AWS key id; with the secret it enables `bedrock/…` targets.",
+    "ai.aws_secret_access_key": "AWS secret key.",
+    "ai.aws_session_token": "AWS session token, for temporary credentials.",
+    "ai.aws_bedrock_region": "Bedrock region.",
+    "ai.aws_bedrock_endpoint": "Bedrock endpoint override (e.g. a VPC endpoint).",
+    "ai.default_alias": "Alias used when a request names no model.",
+    "ai.aliases": "Alias → `provider/model` targets tried in order. With no provider "
+    "configured every alias routes to `local/echo`.",
+    "ai.providers": "`[ai.providers.NAME]`: further OpenAI-compatible endpoints, or limits for "
+    "a built-in provider (keys below).",
+    "ai.connect_timeout": "Seconds to connect to a provider.",
+    "ai.first_token_timeout": "Seconds to wait for a provider's first token.",
+    "ai.chunk_timeout": "Longest silence between two chunks of a stream.",
+    "ai.total_timeout": "Longest a whole turn may take, retries and fallbacks included.",
+    "ai.max_retries": "Retries of one target before its first token, then the next target.",
+    "ai.backoff_base": "First retry delay in seconds, doubled each retry (with jitter).",
+    "ai.backoff_max": "Longest retry delay.",
+    "ai.max_retry_after": "A provider's `Retry-After` longer than this moves on to the next "
+    "target instead of waiting.",
+    "ai.cooldown_failures": "Failed turns in a row after which a target is skipped.",
+    "ai.cooldown_seconds": "How long such a target is skipped.",
+    "ai.local_delay_ms": "Pause between the `local/echo` provider's words.",
+    "ai.providers.NAME.base_url": "The endpoint's OpenAI-compatible API root.",
+    "ai.providers.NAME.api_key": "Its bearer key; empty sends none (e.g. Ollama).",
+    "ai.providers.NAME.requests_per_minute": "Requests per minute this process sends it.",
+    "ai.providers.NAME.max_concurrency": "Concurrent streams this process holds open to it.",
+    "chat.system_prompt": "System message that starts every conversation's history.",
+    "chat.history_limit": "Newest messages of a conversation the model sees.",
+    "chat.max_messages_per_hour": "Chat messages one user may send per rolling hour.",
+    "chat.tools": "Tools offered to the model; see [tools](tools.md).",
+    "chat.max_message_chars": "Longest message a user may send.",
+    "chat.max_tool_rounds": "Most model → tool → model rounds in one turn.",
+    "vault.dir": "File-backed vault: one file per secret, `<dir>/<path>`.",
+    "vault.addr": "HashiCorp Vault address; when set, `vault:` references are read from its "
+    "KV v2 engine.",
+    "vault.token": "HashiCorp Vault token.",
+    "vault.mount": "KV v2 mount.",
+}
+
+
+def _default(value: Any) -> str:
+    if value is None:
+        return "*(none)*"
+    if isinstance(value, SecretStr):
+        return "*(secret)*"
+    if isinstance(value, Path):
+        value = str(value)
+    return f"`{json.dumps(value, ensure_ascii=False)}`"
+
+
+def _rows(section: str, model: type[BaseModel], instance: BaseModel) -> list[tuple[str, ...]]:
+    rows = []
+    for key in model.model_fields:
+        name = f"{section}.{key}"
+        env = f"REACTOR_{section.upper()}__{key.upper()}"
+        rows.append((key, env, _default(getattr(instance, key)), MEANINGS.get(name, "")))
+    return rows
+
+
+def keys() -> list[str]:
+    """Every documented key, `section.key` (provider entries as `ai.providers.NAME.key`)."""
+    names = [
+        f"{section}.{key}"
+        for section, field in Settings.model_fields.items()
+        for key in type(field.get_default(call_default_factory=True)).model_fields
+    ]
+    return names + [f"ai.providers.NAME.{key}" for key in ProviderSettings.model_fields]
+
+
+def render() -> str:
+    out = [
+        "# Configuration",
+        "",
+        "<!-- Generated by docs/gen_configuration.py from the settings models; edit there. -->",
+        "",
+        "Read from `Reactor.toml` in the working directory, or the file named by "
+        "`REACTOR_CONFIG`. Every key can be overridden by an environment variable "
+        "`REACTOR_<SECTION>__<KEY>`; lists and tables take JSON there "
+        '(`REACTOR_AI__ALIASES=\'{"fast": ["local/echo"]}\'`). A string `vault:PATH` is a '
+        "secret reference resolved at start-up; one that cannot be resolved stops start-up "
+        "with an error naming the key. Anything invalid stops start-up the same way.",
+        "",
+    ]
+    header = ["| key | environment | default | meaning |", "|---|---|---|---|"]
+    for section, field in Settings.model_fields.items():
+        instance = field.get_default(call_default_factory=True)
+        out += [f"## [{section}]", "", *header]
+        rows = _rows(section, type(instance), instance)
+        out += [f"| `{k}` | `{e}` | {d} | {m} |" for k, e, d, m in rows]
+        out.append("")
+        if section == "ai":
+            out += ["### [ai.providers.NAME]", "", *header]
+            for key, field_info in ProviderSettings.model_fields.items():
+                env = f"REACTOR_AI__PROVIDERS__NAME__{key.upper()}"
+                meaning = MEANINGS.get(f"ai.providers.NAME.{key}", "")
+                out.append(f"| `{key}` | `{env}` | {_default(field_info.default)} | {meaning} |")
+            out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    PAGE.write_text(render(), encoding="utf-8")
+    sys.stdout.write(f"wrote {PAGE.relative_to(ROOT)}\n")

@@ -1,0 +1,29 @@
+"""The gateway's OpenAI-compatible surface for a signed-in user: who may call it, and how
+often. Each request counts against the same hourly allowance as a chat message."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gateway.errors import InvalidRequest
+from gateway.openai_format import ParsedChatRequest, parse_chat_request
+from resolvers import message_limits
+from resolvers.chat import resolve_model
+from resolvers.context import RequestContext
+from resolvers.errors import BadUserInput
+
+
+async def admit(ctx: RequestContext, body: object) -> ParsedChatRequest:
+    """The parsed request, once the caller is known, the body sound, the model known and the
+    hourly allowance not spent; raises AppError subclasses otherwise."""
+    user_id = ctx.user_id()
+    try:
+        parsed = parse_chat_request(body)
+    except InvalidRequest as exc:
+        raise BadUserInput(str(exc)) from None
+    resolve_model(ctx, parsed.request.model)
+    async with ctx.db() as conn:
+        await message_limits.admit(conn, user_id, ctx.services.settings.chat.max_messages_per_hour)
+    # Providers see which of our users asked, for their abuse tracking.
+    request = dataclasses.replace(parsed.request, user=str(user_id))
+    return dataclasses.replace(parsed, request=request)

@@ -1,0 +1,86 @@
+"""The chat turns in flight in this process, for graceful shutdown.
+
+A turn registers once its user message is saved and leaves when its reply is saved, complete
+or partial. Shutdown first lets turns finish (`wait_idle`), then cancels the rest
+(`cancel_all`): each cancelled turn closes its upstream stream and saves its partial reply
+marked incomplete before it leaves, and `cancel_all` waits for those saves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID
+
+T = TypeVar("T")
+
+
+@dataclass(eq=False, slots=True)
+class ActiveTurn:
+    user_id: UUID
+    conversation_id: UUID
+    request_id: str
+    # The task running the turn: cancelling it ends the turn the way a client leaving does.
+    task: asyncio.Task[Any] | None
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class TurnRegistry:
+    def __init__(self) -> None:
+        self._turns: set[ActiveTurn] = set()
+        self._saves: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def active_turns(self) -> frozenset[ActiveTurn]:
+        return frozenset(self._turns)
+
+    def begin(self, user_id: UUID, conversation_id: UUID, request_id: str) -> ActiveTurn:
+        turn = ActiveTurn(user_id, conversation_id, request_id, asyncio.current_task())
+        self._turns.add(turn)
+        self._idle.clear()
+        return turn
+
+    def end(self, turn: ActiveTurn) -> None:
+        self._turns.discard(turn)
+        self._settle()
+
+    def _settle(self) -> None:
+        if not self._turns and not self._saves:
+            self._idle.set()
+
+    async def shielded(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` to its end even if the caller is cancelled meanwhile: a save that has
+        started is never cut short, and shutdown waits for it."""
+        task = asyncio.ensure_future(work)
+        self._saves.add(task)
+        self._idle.clear()
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._saves.discard(finished)
+            self._settle()
+
+        task.add_done_callback(done)
+        return await asyncio.shield(task)
+
+    async def wait_idle(self, seconds: float) -> bool:
+        """Wait up to `seconds` for every turn and save to end; True if they did."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def cancel_all(self, wait_seconds: float = 10.0) -> int:
+        """Cancel every turn in flight and wait (up to `wait_seconds`) for their partial replies
+        to be saved. Returns how many turns were cancelled."""
+        turns = list(self._turns)
+        for turn in turns:
+            if turn.task is not None and not turn.task.done():
+                turn.task.cancel()
+        await self.wait_idle(wait_seconds)
+        return len(turns)

@@ -1,0 +1,122 @@
+"""The chat turn over GraphQL: the `chat` subscription, `sendMessage`, and their event types."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Annotated
+from uuid import UUID
+
+import strawberry
+
+from gateway.events import UsageEvent
+from resolvers import chat
+from resolvers.chat_events import (
+    TurnCompleted,
+    TurnDelta,
+    TurnEvent,
+    TurnStarted,
+    TurnToolCall,
+    TurnToolResult,
+)
+from schema.context import Info
+from schema.types import Message, Usage
+
+
+@strawberry.type
+class ChatStarted:
+    user_message: Message = strawberry.field(description="the user message, already saved")
+    model: str = strawberry.field(description="the provider/model target that serves this turn")
+
+
+@strawberry.type
+class TextDelta:
+    text: str = strawberry.field(
+        description="text appended to the assistant reply; all of them joined equal the saved reply"
+    )
+
+
+@strawberry.type
+class ToolCall:
+    id: str
+    name: str
+    arguments: str = strawberry.field(description="JSON text of the arguments the model chose")
+
+
+@strawberry.type
+class ToolResult:
+    id: str
+    name: str
+    content: str = strawberry.field(description="JSON text handed back to the model")
+
+
+@strawberry.type
+class ChatCompleted:
+    message: Message = strawberry.field(description="the assistant message, already saved")
+    usage: Usage | None
+
+
+AnyChatEvent = ChatStarted | TextDelta | ToolCall | ToolResult | ChatCompleted
+ChatEvent = Annotated[
+    AnyChatEvent,
+    strawberry.union(
+        "ChatEvent",
+        description=(
+            "what a chat turn streams, in this order: ChatStarted, then TextDelta / ToolCall /"
+            " ToolResult, then ChatCompleted"
+        ),
+    ),
+]
+
+
+def _usage(usage: UsageEvent | None) -> Usage | None:
+    if usage is None:
+        return None
+    return Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+    )
+
+
+def to_chat_event(event: TurnEvent) -> AnyChatEvent:
+    if type(event) is TurnDelta:
+        return TextDelta(text=event.text)
+    if isinstance(event, TurnStarted):
+        return ChatStarted(user_message=Message.of(event.user_message), model=event.model)
+    if isinstance(event, TurnToolCall):
+        return ToolCall(id=event.id, name=event.name, arguments=event.arguments)
+    if isinstance(event, TurnToolResult):
+        return ToolResult(id=event.id, name=event.name, content=event.content)
+    if isinstance(event, TurnCompleted):
+        return ChatCompleted(message=Message.of(event.message), usage=_usage(event.usage))
+    raise TypeError(f"not a turn event: {type(event).__name__}")
+
+
+@strawberry.type
+class ChatMutation:
+    @strawberry.mutation(
+        description=(
+            "the non-streaming chat turn: saves the user message, returns the saved assistant reply"
+        )
+    )
+    async def send_message(
+        self, info: Info, conversation_id: UUID, message: str, model: str | None = None
+    ) -> Message:
+        return Message.of(await chat.send_message(info.context, conversation_id, message, model))
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="one chat turn, streamed: saves the user message, streams the reply, saves it"
+    )
+    async def chat(
+        self, info: Info, conversation_id: UUID, message: str, model: str | None = None
+    ) -> AsyncGenerator[ChatEvent, None]:
+        # Closing this generator (the client left or completed) closes the turn's, which
+        # closes the upstream stream and saves the partial reply.
+        turn = chat.run_turn(info.context, conversation_id, message, model)
+        async with aclosing(turn) as events:
+            async for event in events:
+                yield to_chat_event(event)

@@ -1,0 +1,46 @@
+"""What a GraphQL WebSocket has in flight, so a shutting-down server can wait for it.
+
+The view opens a `ConnectionActivity` per WebSocket, keeps it in the connection's ASGI scope
+state (where the server's WebSocket protocol finds it) and in a context variable (where the
+operation metrics extension, running in the connection's tasks, finds it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextvars import ContextVar
+from typing import Any
+
+SCOPE_KEY = "reactor.connection_activity"
+
+
+class ConnectionActivity:
+    def __init__(self) -> None:
+        self.operations = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def started(self) -> None:
+        self.operations += 1
+        self._idle.clear()
+
+    def ended(self) -> None:
+        self.operations = max(0, self.operations - 1)
+        if self.operations == 0:
+            self._idle.set()
+
+    @property
+    def busy(self) -> bool:
+        return self.operations > 0
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+
+CURRENT: ContextVar[ConnectionActivity | None] = ContextVar("reactor_connection", default=None)
+
+
+def activity_of(scope: dict[str, Any] | None) -> ConnectionActivity | None:
+    state = (scope or {}).get("state") or {}
+    found = state.get(SCOPE_KEY)
+    return found if isinstance(found, ConnectionActivity) else None

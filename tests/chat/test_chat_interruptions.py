@@ -1,0 +1,134 @@
+"""Nothing is lost: a client leaving mid-stream or a failing provider still leaves the user
+message and the partial reply saved, and the upstream request closed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.chat.conftest import saved_messages, unique
+from tests.chat.fake_provider import STALL_CHUNKS, FakeProvider
+from tests.chat.ws_client import (
+    CHAT,
+    LEGACY_WS,
+    TRANSPORT_WS,
+    GraphQLWebSocket,
+    SubscriptionError,
+)
+from tests.support.server import ServerThread
+
+PARTIAL = "".join(STALL_CHUNKS)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], seconds: float = 15) -> Any:
+    """Poll until `check` returns something truthy; the last value otherwise."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while True:
+        value = await check()
+        if value or loop.time() > end:
+            return value
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("how", ["complete", "disconnect"])
+async def test_leaving_mid_stream_closes_upstream_and_saves_the_partial_reply(
+    chat_server: ServerThread,
+    fake_provider: FakeProvider,
+    engine: AsyncEngine,
+    token: str,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    protocol: str,
+    how: str,
+) -> None:
+    message = unique("tell me a long story")
+    variables = {"conversationId": str(conversation_id), "message": message, "model": "stall"}
+    async with GraphQLWebSocket(chat_server.url, token, protocol) as ws:
+        op_id = await ws.start(CHAT, variables)
+        received = []
+        async for data in ws.results(op_id):
+            received.append(data["chat"])
+            if len(received) == 1 + len(STALL_CHUNKS):
+                break
+        assert [e["__typename"] for e in received] == ["ChatStarted", "TextDelta", "TextDelta"]
+        if how == "complete":
+            await ws.stop(op_id)
+            # The connection stays usable after the operation is stopped.
+            await ws.send({"type": "ping"} if protocol == TRANSPORT_WS else {"type": "ka"})
+        else:
+            await ws.close()
+
+    async def closed() -> bool:
+        return fake_provider.was_closed(message)
+
+    async def partial() -> list[dict[str, Any]]:
+        rows = await saved_messages(engine, user_id, conversation_id)
+        return rows if len(rows) == 2 else []
+
+    assert await eventually(closed)
+    rows = await eventually(partial)
+    assert [(r["role"], r["content"]) for r in rows] == [
+        ("user", message),
+        ("assistant", PARTIAL),
+    ]
+    assert rows[1]["metadata"]["incomplete"] is True
+    assert rows[1]["metadata"]["reason"] == "cancelled"
+    assert rows[1]["metadata"]["target"] == "fake/stall"
+
+
+async def _turn_until_error(
+    url: str, token: str, variables: dict[str, Any]
+) -> tuple[list[dict[str, Any]], SubscriptionError]:
+    events: list[dict[str, Any]] = []
+
+    async def collect(ws: GraphQLWebSocket, op_id: str) -> None:
+        async for data in ws.results(op_id):
+            events.append(data["chat"])
+
+    async with GraphQLWebSocket(url, token) as ws:
+        op_id = await ws.start(CHAT, variables)
+        with pytest.raises(SubscriptionError) as caught:
+            await collect(ws, op_id)
+    return events, caught.value
+
+
+async def test_a_provider_failing_before_any_text_keeps_the_user_message(
+    chat_server: ServerThread,
+    engine: AsyncEngine,
+    token: str,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+) -> None:
+    message = unique("hello?")
+    variables = {"conversationId": str(conversation_id), "message": message, "model": "fail"}
+    events, error = await _turn_until_error(chat_server.url, token, variables)
+    assert [e["__typename"] for e in events] == ["ChatStarted"]
+    assert error.codes == ["UPSTREAM_ERROR"]
+    assert "boom" not in str(error.errors)
+    rows = await saved_messages(engine, user_id, conversation_id)
+    assert [(r["role"], r["content"]) for r in rows] == [("user", message)]
+
+
+async def test_a_provider_failing_mid_stream_keeps_the_partial_reply(
+    chat_server: ServerThread,
+    engine: AsyncEngine,
+    token: str,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+) -> None:
+    message = unique("hello?")
+    variables = {"conversationId": str(conversation_id), "message": message, "model": "broken"}
+    events, error = await _turn_until_error(chat_server.url, token, variables)
+    assert [e["__typename"] for e in events] == ["ChatStarted", "TextDelta", "TextDelta"]
+    assert error.codes == ["UPSTREAM_ERROR"]
+    rows = await saved_messages(engine, user_id, conversation_id)
+    assert [(r["role"], r["content"]) for r in rows] == [("user", message), ("assistant", PARTIAL)]
+    assert rows[1]["metadata"]["incomplete"] is True
+    assert rows[1]["metadata"]["reason"] == "upstream_error"

@@ -1,0 +1,96 @@
+"""The hourly message limit holds exactly under concurrency, across server processes: 100
+simultaneous turns against a fresh limit of 60 admit exactly 60, whichever replica serves them
+(two app instances here, each with its own connection pool)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.asgi import create_app
+from app.settings import Settings
+from db.session import rls_transaction
+from tests.support.graphql import codes, gql, mint_token
+from tests.support.server import ServerThread
+
+SEND = """
+mutation Send($c: UUID!, $m: String!) {
+  sendMessage(conversationId: $c, message: $m) { id }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def replica(settings: Settings) -> Iterator[ServerThread]:
+    thread = ServerThread(create_app(settings))
+    thread.start()
+    yield thread
+    thread.stop()
+
+
+async def test_100_concurrent_turns_against_a_limit_of_60_admit_exactly_60(
+    server: ServerThread, replica: ServerThread, settings: Settings, engine: AsyncEngine
+) -> None:
+    assert settings.chat.max_messages_per_hour == 60
+    user_id = uuid.uuid4()
+    token = mint_token(user_id)
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=120) as first,
+        httpx.AsyncClient(base_url=replica.url, timeout=120) as second,
+    ):
+        created = await gql(first, "mutation { createConversation { id } }", token=token)
+        conversation = created["data"]["createConversation"]["id"]
+        bodies = await asyncio.gather(
+            *(
+                gql(
+                    (first, second)[n % 2],
+                    SEND,
+                    {"c": conversation, "m": f"message {n}"},
+                    token=token,
+                )
+                for n in range(100)
+            )
+        )
+    admitted = [b for b in bodies if not b.get("errors")]
+    refused = [b for b in bodies if b.get("errors")]
+    assert len(admitted) == 60
+    assert len(refused) == 40
+    for body in refused:
+        assert codes(body) == ["RATE_LIMITED"]
+        assert 0 < body["errors"][0]["extensions"]["retryAfter"] <= 3600
+
+    async with rls_transaction(engine, {"sub": str(user_id), "role": "authenticated"}) as conn:
+        saved = (
+            await conn.execute(
+                text("select count(*) from messages where conversation_id = :c and role = 'user'"),
+                {"c": conversation},
+            )
+        ).scalar_one()
+    assert saved == 60
+
+
+async def test_deleting_conversations_does_not_restore_the_allowance(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    token = mint_token(uuid.uuid4())
+    limit = settings.chat.max_messages_per_hour
+    for n in range(limit + 1):
+        created = await gql(client, "mutation { createConversation { id } }", token=token)
+        conversation = created["data"]["createConversation"]["id"]
+        body = await gql(client, SEND, {"c": conversation, "m": "hi"}, token=token)
+        await gql(
+            client,
+            "mutation($id: UUID!) { deleteConversation(id: $id) }",
+            {"id": conversation},
+            token=token,
+        )
+        if n < limit:
+            assert not body.get("errors"), body
+        else:
+            assert codes(body) == ["RATE_LIMITED"]
