@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, literal, select
+from sqlalchemy import DateTime, delete, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.tables import message_ledger
 
-# Kept a day, well past any window the limit looks at, then pruned by the user's next message.
+# Kept a day, well past any window the limit looks at, then pruned by the user's next message
+# (in the statement that records it: no round trip of its own).
 RETENTION = timedelta(days=1)
 
 
@@ -24,24 +26,29 @@ async def lock_user(conn: AsyncConnection, user_id: UUID) -> None:
 async def recent(
     conn: AsyncConnection, user_id: UUID, window: timedelta
 ) -> tuple[datetime, list[datetime]]:
-    """The database's now and the user's entries within `window` of it, oldest first."""
-    now = (await conn.execute(select(func.now()))).scalar_one()
-    rows = await conn.execute(
-        select(message_ledger.c.created_at)
-        .where(message_ledger.c.user_id == user_id, message_ledger.c.created_at > now - window)
-        .order_by(message_ledger.c.created_at)
-    )
-    return now, list(rows.scalars())
+    """The database's now and the user's entries within `window` of it, oldest first: one
+    statement, an aggregate, so there is a row (and a now) even with no entries."""
+    now = func.now()
+    created = message_ledger.c.created_at
+    in_window = select(
+        now.label("now"),
+        func.coalesce(
+            func.array_agg(aggregate_order_by(created, created)),
+            literal([], ARRAY(DateTime(timezone=True))),
+        ).label("entries"),
+    ).where(message_ledger.c.user_id == user_id, created > now - window)
+    row = (await conn.execute(in_window)).one()
+    return row.now, list(row.entries)
 
 
 async def add(conn: AsyncConnection, user_id: UUID) -> None:
-    await conn.execute(insert(message_ledger).values(user_id=user_id))
-
-
-async def prune(conn: AsyncConnection, user_id: UUID) -> None:
-    await conn.execute(
-        delete(message_ledger).where(
+    """Record one message, and drop the user's entries past retention in the same statement."""
+    pruned = (
+        delete(message_ledger)
+        .where(
             message_ledger.c.user_id == user_id,
             message_ledger.c.created_at < func.now() - RETENTION,
         )
+        .cte("pruned")
     )
+    await conn.execute(insert(message_ledger).values(user_id=user_id).add_cte(pruned))

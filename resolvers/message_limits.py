@@ -34,5 +34,4 @@ async def admit(conn: AsyncConnection, user_id: UUID, per_hour: int) -> None:
             f"At most {per_hour} messages an hour; try again later.",
             retry_after=max(1, math.ceil(wait)),
         )
-    await message_ledger.prune(conn, user_id)
     await message_ledger.add(conn, user_id)

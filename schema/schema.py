@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from graphql import GraphQLError
 from strawberry import Schema
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
@@ -31,7 +34,14 @@ def build_schema(server: ServerSettings) -> ReactorSchema:
         query=merge_types("Query", (Query, AuthQuery)),
         mutation=merge_types("Mutation", (Mutation, AuthMutation, ChatMutation)),
         subscription=Subscription,
-        extensions=[OperationMetrics, *limit_extensions(server)],
+        # The caches first: a client sends the same few documents over and over (a chat turn
+        # is one subscription document), and parsing and validating one costs milliseconds.
+        extensions=[
+            partial(ParserCache, maxsize=256),
+            partial(ValidationCache, maxsize=256),
+            OperationMetrics,
+            *limit_extensions(server),
+        ],
         config=StrawberryConfig(
             disable_field_suggestions=True,
             batching_config={"max_operations": server.max_batch_operations},
