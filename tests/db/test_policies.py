@@ -78,3 +78,21 @@ async def test_anon_reaches_no_table(engine: AsyncEngine) -> None:
             )
         ).scalar_one()
     assert reachable == 0
+
+
+async def test_a_grant_slipped_onto_auth_still_shows_request_roles_nothing(
+    engine: AsyncEngine,
+) -> None:
+    """Behind the grants, the auth tables' policy refuses anon and authenticated: a grant made
+    by mistake exposes no password hash. Rolled back, grant included."""
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        await conn.execute(
+            text("insert into auth.users (email, password_hash) values ('slip@example.com', 'x')")
+        )
+        await conn.execute(text("grant usage on schema auth to authenticated"))
+        await conn.execute(text("grant select on auth.users to authenticated"))
+        await conn.execute(text("set local role authenticated"))
+        visible = (await conn.execute(text("select count(*) from auth.users"))).scalar_one()
+        await transaction.rollback()
+    assert visible == 0

@@ -1,0 +1,148 @@
+"""The production role layout of docs/deploy.md, run for real: an owner that migrates, and a
+`noinherit` login role for the replicas that can only become anon/authenticated and reach
+the auth tables. The whole product works through it, and the login role alone reads nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+from app.asgi import create_app
+from app.migrations import upgrade
+from app.settings import Settings
+from tests.support.database import server_url, with_database
+from tests.support.graphql import gql
+from tests.support.server import ServerThread
+
+
+@dataclass(frozen=True)
+class Layout:
+    owner_url: str
+    app_url: str
+
+
+def _as(url: str, user: str) -> str:
+    return make_url(url).set(username=user, password=None).render_as_string(hide_password=False)
+
+
+def _plain(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _run(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(_plain(url))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def layout(settings: Settings) -> Iterator[Layout]:
+    server = server_url(settings.server.data_dir)
+    suffix = uuid.uuid4().hex[:8]
+    owner, app, database = (
+        f"reactor_owner_{suffix}",
+        f"reactor_app_{suffix}",
+        f"reactor_prod_{suffix}",
+    )
+    # As a superuser, once (docs/deploy.md).
+    asyncio.run(
+        _run(
+            server,
+            f"create role {owner} login createrole",
+            f'create database "{database}" owner {owner}',
+        )
+    )
+    owner_url = _as(with_database(server, database), owner)
+    try:
+        upgrade(owner_url)
+        asyncio.run(
+            _run(
+                with_database(server, database),
+                f"create role {app} login noinherit nobypassrls",
+                f"grant anon, authenticated to {app}",
+                f'grant connect on database "{database}" to {app}',
+                f"grant usage on schema public, auth to {app}",
+                f"grant select on alembic_version to {app}",
+                f"grant select, insert, update, delete on all tables in schema auth to {app}",
+                f"grant usage, select on all sequences in schema auth to {app}",
+            )
+        )
+        yield Layout(owner_url=owner_url, app_url=_as(with_database(server, database), app))
+    finally:
+        asyncio.run(
+            _run(
+                server,
+                f'drop database if exists "{database}" with (force)',
+                f"drop role if exists {app}",
+                f"drop role if exists {owner}",
+            )
+        )
+
+
+@pytest.fixture(scope="module")
+async def served(settings: Settings, layout: Layout) -> AsyncIterator[httpx.AsyncClient]:
+    database = settings.database.model_copy(update={"url": SecretStr(layout.app_url)})
+    thread = ServerThread(create_app(settings.model_copy(update={"database": database})))
+    thread.start()
+    async with httpx.AsyncClient(base_url=thread.url, timeout=30) as client:
+        yield client
+    thread.stop()
+
+
+def test_serve_at_head_needs_no_ddl_rights(layout: Layout) -> None:
+    """`reactor-chat serve` migrates first: at head, that only reads alembic_version."""
+    upgrade(layout.app_url)
+
+
+async def test_the_product_works_through_the_login_role(served: httpx.AsyncClient) -> None:
+    assert (await served.get("/readyz")).status_code == 200
+    signed_up = await gql(
+        served,
+        'mutation($e: String!) { signUp(email: $e, password: "correct horse battery") { accessToken } }',
+        {"e": f"{uuid.uuid4().hex[:10]}@example.com"},
+    )
+    token = signed_up["data"]["signUp"]["accessToken"]
+    made = await gql(served, 'mutation { createConversation(title: "prod") { id } }', token=token)
+    conversation = made["data"]["createConversation"]["id"]
+    sent = await gql(
+        served,
+        'mutation($c: UUID!) { sendMessage(conversationId: $c, message: "hello there") { role content } }',
+        {"c": conversation},
+        token=token,
+    )
+    assert sent["data"]["sendMessage"] == {"role": "ASSISTANT", "content": "Echo: hello there"}
+    listed = await gql(served, "{ conversations { edges { node { id } } } }", token=token)
+    assert [e["node"]["id"] for e in listed["data"]["conversations"]["edges"]] == [conversation]
+
+
+async def test_the_login_role_alone_reads_no_user_data(layout: Layout) -> None:
+    conn = await asyncpg.connect(_plain(layout.app_url))
+    try:
+        for table in ("conversations", "messages", "products"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.fetch(f"select * from {table}")  # noqa: S608 - fixed names
+    finally:
+        await conn.close()
+
+
+async def test_the_login_role_cannot_become_the_owner(layout: Layout) -> None:
+    owner = make_url(layout.owner_url).username
+    conn = await asyncpg.connect(_plain(layout.app_url))
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(f"set role {owner}")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("set role postgres")
+    finally:
+        await conn.close()
