@@ -95,7 +95,7 @@ MEANINGS: dict[str, str] = {
     "chat.system_prompt": "System message that starts every conversation's history.",
     "chat.history_limit": "Newest messages of a conversation the model sees.",
     "chat.max_messages_per_hour": "Chat messages one user may send per rolling hour.",
-    "chat.tools": "Tools offered to the model; see [tools](tools.md).",
+    "chat.tools": "Tools offered to the model; see [tools](chat.md#tools).",
     "chat.max_message_chars": "Longest message a user may send.",
     "chat.max_tool_rounds": "Most model → tool → model rounds in one turn.",
     "vault.dir": "File-backed vault: one file per secret, `<dir>/<path>`.",
