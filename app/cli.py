@@ -6,9 +6,11 @@ import argparse
 import logging
 import math
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 from app.endpoints.metrics import MULTIPROC_ENV, fresh_multiprocess_dir
 from app.graceful_ws import GRACEFUL_WEBSOCKETS
@@ -35,6 +37,10 @@ def _migrate(settings: Settings) -> str:
     return url
 
 
+def _exit_after_shutdown(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: Settings, host: str | None, port: int | None, workers: int | None) -> None:
     import uvicorn  # noqa: PLC0415
 
@@ -50,6 +56,9 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
     if workers > 1:
         # Before any worker starts: each one writes its metrics there for /metrics to add up.
         os.environ[MULTIPROC_ENV] = str(fresh_multiprocess_dir(settings.server.data_dir))
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; with this handler in
+    # place that ends the process through Python, so atexit stops the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, _exit_after_shutdown)
     uvicorn.run(
         "app.asgi:app_from_environment",
         factory=True,
@@ -62,6 +71,7 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
         log_config=log_config(settings.server),
         log_level=settings.server.log_level.lower(),
         ws_ping_interval=20,
+        ws_per_message_deflate=False,
     )
 
 
