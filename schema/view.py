@@ -23,6 +23,7 @@ from resolvers.context import RequestContext, Services
 from schema.connections import CURRENT, SCOPE_KEY, ConnectionActivity
 from schema.metrics import WEBSOCKET_CONNECTIONS
 from schema.schema import ReactorSchema
+from schema.ws_protocols import LegacyWSHandler, TransportWSHandler
 
 
 def _header_from(params: Any) -> str | None:
@@ -33,6 +34,9 @@ def _header_from(params: Any) -> str | None:
 
 
 class GraphQLView(GraphQL[RequestContext, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(self, schema: ReactorSchema, server: ServerSettings) -> None:
         super().__init__(
             schema,
