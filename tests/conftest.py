@@ -49,10 +49,8 @@ def settings(database_url: str, data_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def server(settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(create_app(settings))
-    thread.start()
-    yield thread
-    thread.stop()
+    with ServerThread(create_app(settings)) as thread:
+        yield thread
 
 
 @pytest.fixture

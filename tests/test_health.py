@@ -38,12 +38,8 @@ async def test_readyz_refuses_while_migrations_are_behind(
     settings: Settings, behind_by_one: str
 ) -> None:
     database = settings.database.model_copy(update={"url": SecretStr(behind_by_one)})
-    thread = ServerThread(create_app(settings.model_copy(update={"database": database})))
-    thread.start()
-    try:
+    with ServerThread(create_app(settings.model_copy(update={"database": database}))) as thread:
         async with httpx.AsyncClient(base_url=thread.url) as client:
             response = await client.get("/readyz")
-    finally:
-        thread.stop()
     assert response.status_code == 503
     assert response.json()["migrations"]["current"] == ["0002"]

@@ -26,11 +26,9 @@ BEHAVIOURS = ("text", "tools", "stall", "broken", "fail")
 @pytest.fixture(scope="session")
 def fake_provider() -> Iterator[FakeProvider]:
     provider = FakeProvider()
-    thread = ServerThread(provider)
-    thread.start()
-    provider.url = thread.url  # type: ignore[attr-defined]
-    yield provider
-    thread.stop()
+    with ServerThread(provider) as thread:
+        provider.url = thread.url  # type: ignore[attr-defined]
+        yield provider
 
 
 @pytest.fixture(scope="session")
@@ -57,10 +55,8 @@ def chat_settings(settings: Settings, fake_provider: FakeProvider) -> Settings:
 
 @pytest.fixture(scope="session")
 def chat_server(chat_settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(create_app(chat_settings))
-    thread.start()
-    yield thread
-    thread.stop()
+    with ServerThread(create_app(chat_settings)) as thread:
+        yield thread
 
 
 @pytest.fixture

@@ -93,11 +93,9 @@ def layout(settings: Settings) -> Iterator[Layout]:
 @pytest.fixture(scope="module")
 async def served(settings: Settings, layout: Layout) -> AsyncIterator[httpx.AsyncClient]:
     database = settings.database.model_copy(update={"url": SecretStr(layout.app_url)})
-    thread = ServerThread(create_app(settings.model_copy(update={"database": database})))
-    thread.start()
-    async with httpx.AsyncClient(base_url=thread.url, timeout=30) as client:
-        yield client
-    thread.stop()
+    with ServerThread(create_app(settings.model_copy(update={"database": database}))) as thread:
+        async with httpx.AsyncClient(base_url=thread.url, timeout=30) as client:
+            yield client
 
 
 def test_serve_at_head_needs_no_ddl_rights(layout: Layout) -> None:

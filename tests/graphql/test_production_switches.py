@@ -18,11 +18,9 @@ async def locked_down(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     server = settings.server.model_copy(
         update={"introspection": False, "graphiql": False, "max_query_depth": 3}
     )
-    thread = ServerThread(create_app(settings.model_copy(update={"server": server})))
-    thread.start()
-    async with httpx.AsyncClient(base_url=thread.url) as client:
-        yield client
-    thread.stop()
+    with ServerThread(create_app(settings.model_copy(update={"server": server}))) as thread:
+        async with httpx.AsyncClient(base_url=thread.url) as client:
+            yield client
 
 
 async def test_introspection_can_be_switched_off(locked_down: httpx.AsyncClient) -> None:

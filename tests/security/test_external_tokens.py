@@ -134,10 +134,8 @@ def federated(
         },
         ai={"local_delay_ms": 0},
     )
-    thread = ServerThread(create_app(configured))
-    thread.start()
-    yield thread
-    thread.stop()
+    with ServerThread(create_app(configured)) as thread:
+        yield thread
 
 
 @pytest.fixture

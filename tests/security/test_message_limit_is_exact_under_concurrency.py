@@ -28,10 +28,8 @@ mutation Send($c: UUID!, $m: String!) {
 
 @pytest.fixture(scope="module")
 def replica(settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(create_app(settings))
-    thread.start()
-    yield thread
-    thread.stop()
+    with ServerThread(create_app(settings)) as thread:
+        yield thread
 
 
 async def test_100_concurrent_turns_against_a_limit_of_60_admit_exactly_60(

@@ -39,10 +39,8 @@ def _rate_limited(body: dict[str, object], settings: Settings) -> bool:
 @pytest.fixture(scope="module")
 def second_process(settings: Settings) -> Iterator[ServerThread]:
     """Another server on the same database, as another worker process would be."""
-    thread = ServerThread(create_app(settings))
-    thread.start()
-    yield thread
-    thread.stop()
+    with ServerThread(create_app(settings)) as thread:
+        yield thread
 
 
 async def test_failed_sign_ins_per_email_are_limited(
