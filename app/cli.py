@@ -72,6 +72,8 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
         log_level=settings.server.log_level.lower(),
         ws_ping_interval=20,
         ws_per_message_deflate=False,
+        # A WebSocket message may be as large as an HTTP body, no larger (uvicorn allows 16 MiB).
+        ws_max_size=settings.server.max_body_bytes,
     )
 
 
