@@ -28,7 +28,9 @@ MEANINGS: dict[str, str] = {
     "server.workers": "Worker processes (`--workers`); see [deploy](deploy.md).",
     "server.graphiql": "Serve GraphiQL on `GET /graphql` (and allow queries over GET).",
     "server.introspection": "Answer introspection queries.",
-    "server.max_body_bytes": "Largest request body; larger is refused with 413.",
+    "server.max_body_bytes": (
+        "Largest request body (larger: 413) and WebSocket message (larger: close 1009)."
+    ),
     "server.max_query_depth": "Deepest selection a GraphQL document may nest.",
     "server.max_aliases": "Most aliases in one GraphQL document.",
     "server.max_query_tokens": "Most lexical tokens in one GraphQL document.",
