@@ -4,9 +4,21 @@ so a row that is not the caller's is simply not there."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import RowMapping, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.records import ConversationRow
@@ -21,7 +33,10 @@ _COLUMNS = (
 )
 
 
-def _row(row: RowMapping) -> ConversationRow:
+_NAMES = tuple(c.name for c in _COLUMNS)
+
+
+def _row(row: RowMapping | dict[str, Any]) -> ConversationRow:
     return ConversationRow(**row)
 
 
@@ -31,10 +46,16 @@ async def create(conn: AsyncConnection, title: str) -> ConversationRow:
     return _row(result.mappings().one())
 
 
-async def get(conn: AsyncConnection, conversation_id: UUID) -> ConversationRow | None:
-    result = await conn.execute(select(*_COLUMNS).where(conversations.c.id == conversation_id))
-    row = result.mappings().one_or_none()
-    return _row(row) if row else None
+async def get(
+    conn: AsyncConnection, conversation_id: UUID, *, also: ColumnElement[Any] | None = None
+) -> ConversationRow | None:
+    """The conversation, or None when not visible; `also` (e.g. a lock to take only when it
+    is) is evaluated in the same statement."""
+    query = select(*_COLUMNS).where(conversations.c.id == conversation_id)
+    if also is not None:
+        query = query.add_columns(also.label("also"))
+    row = (await conn.execute(query)).mappings().one_or_none()
+    return _row({k: row[k] for k in _NAMES}) if row else None
 
 
 async def lock(conn: AsyncConnection, conversation_id: UUID) -> ConversationRow | None:

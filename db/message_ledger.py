@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import DateTime, delete, func, insert, literal, select
+from sqlalchemy import CTE, ColumnElement, DateTime, delete, func, insert, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,11 +17,17 @@ from db.tables import message_ledger
 RETENTION = timedelta(days=1)
 
 
+def user_lock(user_id: UUID) -> ColumnElement[Any]:
+    """The lock `lock_user` takes, as an expression: a caller may take it in a statement it
+    runs anyway (then `recent` must be a later statement, to see what the lock waited for)."""
+    key = func.hashtextextended(literal("message_ledger:") + str(user_id), 0)
+    return func.pg_advisory_xact_lock(key)
+
+
 async def lock_user(conn: AsyncConnection, user_id: UUID) -> None:
     """Serialise this user's count-then-insert until the transaction ends, in every process
     that shares the database."""
-    key = func.hashtextextended(literal("message_ledger:") + str(user_id), 0)
-    await conn.execute(select(func.pg_advisory_xact_lock(key)))
+    await conn.execute(select(user_lock(user_id)))
 
 
 async def recent(
@@ -41,14 +48,21 @@ async def recent(
     return row.now, list(row.entries)
 
 
-async def add(conn: AsyncConnection, user_id: UUID) -> None:
-    """Record one message, and drop the user's entries past retention in the same statement."""
+def entry(user_id: UUID) -> tuple[CTE, CTE]:
+    """Recording one message, and dropping the user's entries past retention, as CTEs to
+    attach to a statement the caller runs anyway (data-modifying CTEs run unreferenced)."""
     pruned = (
         delete(message_ledger)
         .where(
             message_ledger.c.user_id == user_id,
             message_ledger.c.created_at < func.now() - RETENTION,
         )
-        .cte("pruned")
+        .cte("ledger_pruned")
     )
-    await conn.execute(insert(message_ledger).values(user_id=user_id).add_cte(pruned))
+    return pruned, insert(message_ledger).values(user_id=user_id).cte("ledger_entry")
+
+
+async def add(conn: AsyncConnection, user_id: UUID) -> None:
+    """Record one message, and drop the user's entries past retention in the same statement."""
+    pruned, added = entry(user_id)
+    await conn.execute(select(literal(1)).add_cte(pruned, added))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import RowMapping, func, insert, select
+from sqlalchemy import CTE, RowMapping, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.records import MessageRow
@@ -33,13 +33,18 @@ async def add(
     role: str,
     content: str,
     metadata: dict[str, Any] | None = None,
+    *,
+    ctes: Sequence[CTE] = (),
 ) -> MessageRow:
+    """The saved message; `ctes` (statements that go with it, e.g. a ledger entry) run in the
+    same statement."""
     result = await conn.execute(
         insert(messages)
         .values(
             conversation_id=conversation_id, role=role, content=content, metadata=metadata or {}
         )
         .returning(*_COLUMNS)
+        .add_cte(*ctes)
     )
     return _row(result.mappings().one())
 

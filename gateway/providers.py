@@ -11,6 +11,7 @@ from botocore.credentials import Credentials
 from gateway.bedrock import BedrockProvider
 from gateway.config import AISettings
 from gateway.events import ProviderEvent
+from gateway.http_pool import PooledTransport
 from gateway.limits import ProviderLimits
 from gateway.local import LocalProvider
 from gateway.openai_compat import OpenAICompatProvider
@@ -39,9 +40,10 @@ def http_timeout(settings: AISettings) -> httpx.Timeout:
 
 def create_http_client(settings: AISettings) -> httpx.AsyncClient:
     """The process's pooled client for every provider; the app closes it on shutdown."""
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+    # httpcore's own pool costs O(connections^2) per request start and end (gateway/http_pool.py).
     return httpx.AsyncClient(
-        timeout=http_timeout(settings),
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        timeout=http_timeout(settings), limits=limits, transport=PooledTransport(limits)
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from db import conversations as conversation_queries
+from db import message_ledger
 from db import messages as message_queries
 from db.records import MessageRow
 from gateway.errors import UnknownModel
@@ -66,13 +67,19 @@ async def _open_turn(
     ctx: RequestContext, user_id: UUID, conversation_id: UUID, text: str
 ) -> tuple[MessageRow, list[MessageRow]]:
     """One short transaction: check the conversation, admit and save the user message, read
-    the history the model will see (the new message is its newest entry)."""
+    the history the model will see (the new message is its newest entry).
+
+    Four statements after the identity: the conversation with the user's limit lock, the
+    count under that lock, the message with its ledger entry, the history."""
     chat = ctx.services.settings.chat
     async with ctx.db() as conn:
-        if await conversation_queries.get(conn, conversation_id) is None:
+        lock = message_ledger.user_lock(user_id)
+        if await conversation_queries.get(conn, conversation_id, also=lock) is None:
             raise NotFound("No such conversation.")
-        await message_limits.admit(conn, user_id, chat.max_messages_per_hour)
-        user_row = await message_queries.add(conn, conversation_id, "user", text)
+        await message_limits.check(conn, user_id, chat.max_messages_per_hour)
+        user_row = await message_queries.add(
+            conn, conversation_id, "user", text, ctes=message_ledger.entry(user_id)
+        )
         history = await message_queries.history(conn, conversation_id, chat.history_limit)
     return user_row, history
 

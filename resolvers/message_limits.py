@@ -24,6 +24,14 @@ async def admit(conn: AsyncConnection, user_id: UUID, per_hour: int) -> None:
     """Record one message for the user, or raise RateLimited with the seconds until one more
     would be admitted. Call it inside the transaction that saves the message."""
     await message_ledger.lock_user(conn, user_id)
+    await check(conn, user_id, per_hour)
+    await message_ledger.add(conn, user_id)
+
+
+async def check(conn: AsyncConnection, user_id: UUID, per_hour: int) -> None:
+    """Raise RateLimited when the user is at the limit. The caller holds the user's lock
+    (`message_ledger.user_lock`, taken in an earlier statement of this transaction) and
+    records the message (`message_ledger.entry`) after this, before the transaction ends."""
     now, recent = await message_ledger.recent(conn, user_id, WINDOW)
     if len(recent) >= per_hour:
         RATE_LIMIT_REFUSALS.labels(limit="messages").inc()
@@ -34,4 +42,3 @@ async def admit(conn: AsyncConnection, user_id: UUID, per_hour: int) -> None:
             f"At most {per_hour} messages an hour; try again later.",
             retry_after=max(1, math.ceil(wait)),
         )
-    await message_ledger.add(conn, user_id)
