@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -78,6 +79,11 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = _services(settings)
         app.state.services = services
+        # Everything built so far (schema, metadata, modules) lives as long as the process.
+        # Frozen, the cyclic collector stops re-scanning it on every full pass: those passes
+        # stall the event loop, and with it every streaming turn (docs/benchmarks.md).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
