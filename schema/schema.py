@@ -19,6 +19,7 @@ from schema.limits import limit_extensions
 from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.streaming import StreamingExecutor
 
 
 class ReactorSchema(Schema):
@@ -42,6 +43,8 @@ def build_schema(server: ServerSettings) -> ReactorSchema:
             OperationMetrics,
             *limit_extensions(server),
         ],
+        # Text deltas are rendered from one execution per subscription (schema/streaming.py).
+        execution_context_class=StreamingExecutor,
         config=StrawberryConfig(
             disable_field_suggestions=True,
             batching_config={"max_operations": server.max_batch_operations},
