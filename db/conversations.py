@@ -4,11 +4,9 @@ so a row that is not the caller's is simply not there."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    ColumnElement,
     RowMapping,
     and_,
     delete,
@@ -33,10 +31,7 @@ _COLUMNS = (
 )
 
 
-_NAMES = tuple(c.name for c in _COLUMNS)
-
-
-def _row(row: RowMapping | dict[str, Any]) -> ConversationRow:
+def _row(row: RowMapping) -> ConversationRow:
     return ConversationRow(**row)
 
 
@@ -46,23 +41,8 @@ async def create(conn: AsyncConnection, title: str) -> ConversationRow:
     return _row(result.mappings().one())
 
 
-async def get(
-    conn: AsyncConnection, conversation_id: UUID, *, also: ColumnElement[Any] | None = None
-) -> ConversationRow | None:
-    """The conversation, or None when not visible; `also` (e.g. a lock to take only when it
-    is) is evaluated in the same statement."""
-    query = select(*_COLUMNS).where(conversations.c.id == conversation_id)
-    if also is not None:
-        query = query.add_columns(also.label("also"))
-    row = (await conn.execute(query)).mappings().one_or_none()
-    return _row({k: row[k] for k in _NAMES}) if row else None
-
-
-async def lock(conn: AsyncConnection, conversation_id: UUID) -> ConversationRow | None:
-    """The conversation, locked for the rest of the transaction; None when not visible."""
-    result = await conn.execute(
-        select(*_COLUMNS).where(conversations.c.id == conversation_id).with_for_update()
-    )
+async def get(conn: AsyncConnection, conversation_id: UUID) -> ConversationRow | None:
+    result = await conn.execute(select(*_COLUMNS).where(conversations.c.id == conversation_id))
     row = result.mappings().one_or_none()
     return _row(row) if row else None
 

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import CTE, RowMapping, func, insert, select
+from sqlalchemy import RowMapping, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.errors import refusals
 from db.records import MessageRow
 from db.tables import messages
 
@@ -33,20 +34,38 @@ async def add(
     role: str,
     content: str,
     metadata: dict[str, Any] | None = None,
-    *,
-    ctes: Sequence[CTE] = (),
 ) -> MessageRow:
-    """The saved message; `ctes` (statements that go with it, e.g. a ledger entry) run in the
-    same statement."""
     result = await conn.execute(
         insert(messages)
         .values(
             conversation_id=conversation_id, role=role, content=content, metadata=metadata or {}
         )
         .returning(*_COLUMNS)
-        .add_cte(*ctes)
     )
     return _row(result.mappings().one())
+
+
+_OPEN_TURN = text(
+    "select * from open_chat_turn(:conversation_id, :content, :per_hour, :history_limit)"
+)
+
+
+async def open_turn(
+    conn: AsyncConnection, conversation_id: UUID, content: str, *, per_hour: int, history_limit: int
+) -> list[MessageRow]:
+    """The database function `open_chat_turn` (migration 0007), one round trip: the caller's
+    conversation checked (ConversationNotFound), the message admitted under the hourly limit
+    (MessageLimitReached) and saved, and the newest `history_limit` messages returned oldest
+    first, the new one last."""
+    params = {
+        "conversation_id": conversation_id,
+        "content": content,
+        "per_hour": per_hour,
+        "history_limit": history_limit,
+    }
+    with refusals():
+        result = await conn.execute(_OPEN_TURN, params)
+        return [_row(r) for r in result.mappings()]
 
 
 async def newest(
@@ -75,18 +94,3 @@ async def newest(
     for row in (await conn.execute(query)).mappings():
         found[row["conversation_id"]].append(_row(row))
     return found
-
-
-async def history(conn: AsyncConnection, conversation_id: UUID, limit: int) -> list[MessageRow]:
-    """The newest `limit` messages in chronological order: what a model sees of the past."""
-    newest_first = (
-        select(*_COLUMNS)
-        .where(messages.c.conversation_id == conversation_id)
-        .order_by(messages.c.seq.desc())
-        .limit(limit)
-        .subquery()
-    )
-    result = await conn.execute(
-        select(*(newest_first.c[c.name] for c in _COLUMNS)).order_by(newest_first.c.seq)
-    )
-    return [_row(r) for r in result.mappings()]

@@ -51,11 +51,3 @@ products = Table(
     Column("price", Numeric(12, 2), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
 )
-
-# One row per message a user sends: what the hourly limit counts (conversations come and go).
-message_ledger = Table(
-    "message_ledger",
-    metadata,
-    Column("user_id", Uuid, nullable=False, server_default=FetchedValue()),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
-)

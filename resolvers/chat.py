@@ -16,9 +16,8 @@ from contextlib import aclosing
 from typing import Any
 from uuid import UUID
 
-from db import conversations as conversation_queries
-from db import message_ledger
 from db import messages as message_queries
+from db.errors import ConversationNotFound
 from db.records import MessageRow
 from gateway.errors import UnknownModel
 from gateway.events import ErrorEvent, Finished, Started, TextDelta, ToolCallEvent, UsageEvent
@@ -64,24 +63,25 @@ def resolve_model(ctx: RequestContext, model: str | None) -> Route:
 
 
 async def _open_turn(
-    ctx: RequestContext, user_id: UUID, conversation_id: UUID, text: str
+    ctx: RequestContext, conversation_id: UUID, text: str
 ) -> tuple[MessageRow, list[MessageRow]]:
-    """One short transaction: check the conversation, admit and save the user message, read
-    the history the model will see (the new message is its newest entry).
-
-    Four statements after the identity: the conversation with the user's limit lock, the
-    count under that lock, the message with its ledger entry, the history."""
+    """One short transaction, one statement after the identity: the conversation checked, the
+    message admitted under the hourly limit and saved, the history the model will see read
+    (the new message is its newest entry)."""
     chat = ctx.services.settings.chat
-    async with ctx.db() as conn:
-        lock = message_ledger.user_lock(user_id)
-        if await conversation_queries.get(conn, conversation_id, also=lock) is None:
-            raise NotFound("No such conversation.")
-        await message_limits.check(conn, user_id, chat.max_messages_per_hour)
-        user_row = await message_queries.add(
-            conn, conversation_id, "user", text, ctes=message_ledger.entry(user_id)
-        )
-        history = await message_queries.history(conn, conversation_id, chat.history_limit)
-    return user_row, history
+    with message_limits.enforced(chat.max_messages_per_hour):
+        try:
+            async with ctx.db() as conn:
+                history = await message_queries.open_turn(
+                    conn,
+                    conversation_id,
+                    text,
+                    per_hour=chat.max_messages_per_hour,
+                    history_limit=chat.history_limit,
+                )
+        except ConversationNotFound:
+            raise NotFound("No such conversation.") from None
+    return history[-1], history
 
 
 class _Reply:
@@ -193,7 +193,7 @@ async def run_turn(
         user_id = ctx.user_id()
         text = clean_message(message, chat.max_message_chars)
         route = resolve_model(ctx, model)
-        user_row, history = await _open_turn(ctx, user_id, conversation_id, text)
+        user_row, history = await _open_turn(ctx, conversation_id, text)
     except AppError as exc:
         CHAT_TURNS.labels(outcome="rejected").inc()
         log.info("chat turn refused: %s (request %s)", exc.code, ctx.request_id)

@@ -23,7 +23,7 @@ async def admit(ctx: RequestContext, body: object) -> ParsedChatRequest:
         raise BadUserInput(str(exc)) from None
     resolve_model(ctx, parsed.request.model)
     async with ctx.db() as conn:
-        await message_limits.admit(conn, user_id, ctx.services.settings.chat.max_messages_per_hour)
+        await message_limits.admit(conn, ctx.services.settings.chat.max_messages_per_hour)
     # Providers see which of our users asked, for their abuse tracking.
     request = dataclasses.replace(parsed.request, user=str(user_id))
     return dataclasses.replace(parsed, request=request)

@@ -47,7 +47,9 @@ async def test_other_user_sees_no_conversation_nor_message(
             text("select count(*) from messages where conversation_id = :c"), {"c": conversation_id}
         )
         assert count.scalar_one() == 0
-        assert await messages.history(conn, conversation_id, 50) == []
+        assert await messages.newest(conn, [conversation_id], last=50, before=None) == {
+            conversation_id: []
+        }
 
 
 async def test_other_user_cannot_rename_or_delete(

@@ -1,0 +1,40 @@
+"""Refusals the database itself decides (in the functions of migration 0007), as exceptions
+named for what they mean rather than for a SQLSTATE."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import DBAPIError
+
+CONVERSATION_NOT_FOUND = "RX404"
+MESSAGE_LIMIT_REACHED = "RL429"
+
+
+class ConversationNotFound(Exception):
+    """The conversation does not exist, or row-level security hides it from the caller."""
+
+
+class MessageLimitReached(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"message limit reached; a slot frees in {retry_after} s")
+        self.retry_after = retry_after
+
+
+def _sqlstate(exc: DBAPIError) -> tuple[str | None, str | None]:
+    return getattr(exc.orig, "sqlstate", None), getattr(exc.orig, "detail", None)
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turns the functions' refusals into ConversationNotFound / MessageLimitReached."""
+    try:
+        yield
+    except DBAPIError as exc:
+        state, detail = _sqlstate(exc)
+        if state == CONVERSATION_NOT_FOUND:
+            raise ConversationNotFound from None
+        if state == MESSAGE_LIMIT_REACHED:
+            raise MessageLimitReached(int(detail or 1)) from None
+        raise
