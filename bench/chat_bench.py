@@ -399,7 +399,7 @@ def main() -> None:
             provider_port, app_port = free_port(), free_port()
             processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "bench.paced_openai", str(provider_port)], cwd=root
+                    [sys.executable, "-m", "bench.fake_openai", str(provider_port)], cwd=root
                 )
             )
             env = {

@@ -1,12 +1,19 @@
-"""A fast fake OpenAI-compatible upstream for the benchmarks: `model` "n=K" streams K deltas.
+"""A fake OpenAI-compatible upstream for the benchmarks; the `model` says how it streams:
+
+- "n=K": K deltas as fast as it can send them (the gateway's overhead benchmark);
+- "tps=R,n=K": K deltas, R a second, like a model. Each is stamped with the wall-clock time
+  it was sent (ns), the first also with the time the request arrived, so a client can tell
+  what lies in between was added (the chat benchmark).
 
 Run as `python -m bench.fake_openai PORT`; it serves until killed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+import time
 from typing import Any
 
 import uvicorn
@@ -35,19 +42,33 @@ TAIL = (
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    arrived = time.time_ns()
     body = b""
     while True:
         message = await receive()
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    count = int(json.loads(body)["model"].partition("=")[2])
+    options = dict(p.split("=") for p in json.loads(body)["model"].split(","))
+    count = int(options["n"])
+
+    async def part(data: bytes) -> None:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+
     await send({"type": "http.response.start", "status": 200, "headers": _HEAD})
-    await send(
-        {"type": "http.response.body", "body": _chunk({"role": "assistant"}), "more_body": True}
-    )
-    for _ in range(count):
-        await send({"type": "http.response.body", "body": DELTA, "more_body": True})
+    await part(_chunk({"role": "assistant"}))
+    if "tps" not in options:
+        for _ in range(count):
+            await part(DELTA)
+    else:
+        interval, start = 1 / float(options["tps"]), time.monotonic()
+        for n in range(count):
+            if n:
+                await asyncio.sleep(max(0.0, start + n * interval - time.monotonic()))
+            stamp = f"{arrived}/{time.time_ns()} " if n == 0 else f"{time.time_ns()} "
+            await part(_chunk({"content": stamp}))
     await send({"type": "http.response.body", "body": TAIL, "more_body": False})
 
 
