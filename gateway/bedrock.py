@@ -39,7 +39,6 @@ class BedrockProvider:
     ) -> None:
         self.name = "bedrock"
         self._http = http
-        self._region = region
         self._endpoint = (endpoint or f"https://bedrock-runtime.{region}.amazonaws.com").rstrip("/")
         self._signer = SigV4Auth(credentials, SERVICE, region)
         self._timeout = timeout

@@ -199,7 +199,7 @@ async def run_turn(
         log.info("chat turn refused: %s (request %s)", exc.code, ctx.request_id)
         raise
 
-    active = services.turns.begin(user_id, conversation_id, ctx.request_id)
+    active = services.turns.begin()
     reply = _Reply(ctx, conversation_id, route.targets[0].name)
     outcome = "incomplete"
     CHAT_STREAMING_TURNS.inc()

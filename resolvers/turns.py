@@ -9,43 +9,30 @@ marked incomplete before it leaves, and `cancel_all` waits for those saves.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from uuid import UUID
 
 T = TypeVar("T")
 
 
-@dataclass(eq=False, slots=True)
-class ActiveTurn:
-    user_id: UUID
-    conversation_id: UUID
-    request_id: str
-    # The task running the turn: cancelling it ends the turn the way a client leaving does.
-    task: asyncio.Task[Any] | None
-    started_at: float = field(default_factory=time.monotonic)
-
-
 class TurnRegistry:
     def __init__(self) -> None:
-        self._turns: set[ActiveTurn] = set()
+        # The tasks running turns: cancelling one ends its turn the way a client leaving does.
+        self._turns: set[asyncio.Task[Any]] = set()
         self._saves: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
-    @property
-    def active_turns(self) -> frozenset[ActiveTurn]:
-        return frozenset(self._turns)
-
-    def begin(self, user_id: UUID, conversation_id: UUID, request_id: str) -> ActiveTurn:
-        turn = ActiveTurn(user_id, conversation_id, request_id, asyncio.current_task())
-        self._turns.add(turn)
+    def begin(self) -> asyncio.Task[Any]:
+        """Register the running task as a turn; hand the result to `end`."""
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a turn runs in a task")
+        self._turns.add(task)
         self._idle.clear()
-        return turn
+        return task
 
-    def end(self, turn: ActiveTurn) -> None:
+    def end(self, turn: asyncio.Task[Any]) -> None:
         self._turns.discard(turn)
         self._settle()
 
@@ -80,7 +67,7 @@ class TurnRegistry:
         to be saved. Returns how many turns were cancelled."""
         turns = list(self._turns)
         for turn in turns:
-            if turn.task is not None and not turn.task.done():
-                turn.task.cancel()
+            if not turn.done():
+                turn.cancel()
         await self.wait_idle(wait_seconds)
         return len(turns)
