@@ -18,8 +18,9 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
+from app.endpoints.request_context import connection_context, request_context
 from app.settings import ServerSettings
-from resolvers.context import RequestContext, Services
+from resolvers.context import RequestContext
 from schema.connections import CURRENT, SCOPE_KEY, ConnectionActivity
 from schema.metrics import WEBSOCKET_CONNECTIONS
 from schema.schema import ReactorSchema
@@ -66,15 +67,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RequestContext:
-        services: Services = request.app.state.services
-        context = RequestContext(
-            services=services,
-            request_id=request.scope.get("state", {}).get("request_id") or RequestContext.new_id(),
-            client_ip=request.client.host if request.client else None,
-        )
         if isinstance(request, Request):
-            await context.authenticate(request.headers.get("authorization"))
-        return context
+            return await request_context(request)
+        return connection_context(request)
 
     async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
         params = context.connection_params
