@@ -4,13 +4,15 @@ often. Each request counts against the same hourly allowance as a chat message."
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncGenerator
 
-from gateway.errors import InvalidRequest
+from gateway.errors import CompletionFailed, InvalidRequest
+from gateway.events import Completion, Event
 from gateway.openai_format import ParsedChatRequest, parse_chat_request
 from resolvers import message_limits
 from resolvers.chat import resolve_model
 from resolvers.context import RequestContext
-from resolvers.errors import BadUserInput
+from resolvers.errors import BadUserInput, UpstreamError
 
 
 async def admit(ctx: RequestContext, body: object) -> ParsedChatRequest:
@@ -27,3 +29,19 @@ async def admit(ctx: RequestContext, body: object) -> ParsedChatRequest:
     # Providers see which of our users asked, for their abuse tracking.
     request = dataclasses.replace(parsed.request, user=str(user_id))
     return dataclasses.replace(parsed, request=request)
+
+
+def model_name(ctx: RequestContext, parsed: ParsedChatRequest) -> str:
+    """The model the response names: what the client asked for, else the default alias."""
+    return parsed.request.model or ctx.services.settings.ai.default_alias
+
+
+def stream(ctx: RequestContext, parsed: ParsedChatRequest) -> AsyncGenerator[Event, None]:
+    return ctx.services.gateway.stream(parsed.request)
+
+
+async def complete(ctx: RequestContext, parsed: ParsedChatRequest) -> Completion:
+    try:
+        return await ctx.services.gateway.complete(parsed.request)
+    except CompletionFailed as exc:
+        raise UpstreamError(exc.message, reason=exc.kind) from None

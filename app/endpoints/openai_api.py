@@ -10,10 +10,9 @@ from starlette.responses import JSONResponse, Response
 
 from app.endpoints.request_context import request_context
 from app.endpoints.streaming import SSE_HEADERS, EventStreamResponse
-from gateway.errors import CompletionFailed
 from gateway.openai_format import completion_body, error_body, models_body, sse_stream
 from resolvers import completions
-from resolvers.errors import AppError, BadUserInput, RateLimited
+from resolvers.errors import AppError, BadUserInput, RateLimited, UpstreamError
 
 _TYPES = {
     401: ("authentication_error", "invalid_api_key"),
@@ -39,17 +38,17 @@ async def chat_completions(request: Request) -> Response:
         parsed = await completions.admit(ctx, body)
     except AppError as exc:
         return _error(exc)
-    gateway = ctx.services.gateway
-    model = parsed.request.model or ctx.services.settings.ai.default_alias
+    model = completions.model_name(ctx, parsed)
     if parsed.stream:
-        events = gateway.stream(parsed.request)
+        events = completions.stream(ctx, parsed)
         return EventStreamResponse(
             sse_stream(events, model, parsed.include_usage), headers=SSE_HEADERS
         )
     try:
-        completion = await gateway.complete(parsed.request)
-    except CompletionFailed as exc:
-        return JSONResponse(error_body(exc.message, "upstream_error", exc.kind), status_code=502)
+        completion = await completions.complete(ctx, parsed)
+    except UpstreamError as exc:
+        body = error_body(exc.message, "upstream_error", exc.extensions.get("reason"))
+        return JSONResponse(body, status_code=502)
     return JSONResponse(completion_body(completion))
 
 
