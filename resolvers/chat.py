@@ -196,7 +196,7 @@ async def run_turn(
         user_row, history = await _open_turn(ctx, conversation_id, text)
     except AppError as exc:
         CHAT_TURNS.labels(outcome="rejected").inc()
-        log.info("chat turn refused: %s (request %s)", exc.code, ctx.request_id)
+        log.info("chat turn refused: %s", exc.code)
         raise
 
     active = services.turns.begin()
@@ -250,10 +250,9 @@ async def run_turn(
                     yield TurnStarted(user_row, error.target or reply.target)
                 outcome = "upstream_error"
                 log.warning(
-                    "chat turn: provider failed (%s, target %s, request %s)",
+                    "chat turn: provider failed (%s, target %s)",
                     error.kind,
                     error.target,
-                    ctx.request_id,
                 )
                 await reply.save_partial("upstream_error", error.kind)
                 raise UpstreamError(error.message, reason=error.kind)
@@ -289,12 +288,11 @@ async def run_turn(
             CHAT_TURNS.labels(outcome=outcome).inc()
             CHAT_TURN_DURATION.labels(target=reply.target).observe(reply.clock() - reply.began)
             log.info(
-                "chat turn %s: target %s, %.0f ms, %d tool rounds (request %s)",
+                "chat turn %s: target %s, %.0f ms, %d tool rounds",
                 outcome,
                 reply.target,
                 (reply.clock() - reply.began) * 1000,
                 reply.tool_rounds,
-                ctx.request_id,
             )
 
 
