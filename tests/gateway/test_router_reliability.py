@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 from fake_upstream import (
     HELLO,
     FakeUpstream,
@@ -162,20 +163,30 @@ async def test_when_every_target_fails_the_stream_is_one_error_event(
     assert "HTTP" not in error.message
 
 
+def _checked_out(http: httpx.AsyncClient) -> int:
+    """Connections of httpx's pool serving a response right now. Checked the moment a close
+    returns, it tells an explicit close from Python's async-generator finalizer, which would
+    close the response too, but only on a later turn of the event loop."""
+    pool = http._transport._pool  # type: ignore[attr-defined]  # httpcore's pool behind httpx
+    return sum(1 for c in pool.connections if not (c.is_idle() or c.is_closed()))
+
+
 async def test_closing_the_stream_closes_the_upstream_connection(
-    fake: FakeUpstream, make_gateway: GatewayFactory
+    fake: FakeUpstream, make_gateway: GatewayFactory, http: httpx.AsyncClient
 ) -> None:
     model = unique()
     fake.script(model, Reply(forever=sse(chunk({"content": "la "}))))
     stream = make_gateway({"fast": [f"fake/{model}"]}).stream(HELLO)
     assert await anext(stream) == Started(f"fake/{model}")
     assert await anext(stream) == TextDelta("la ")
+    assert _checked_out(http) == 1
     await stream.aclose()
+    assert _checked_out(http) == 0
     assert await asyncio.to_thread(fake.closed(model).wait, 10)
 
 
 async def test_cancelling_the_consuming_task_closes_the_upstream_connection(
-    fake: FakeUpstream, make_gateway: GatewayFactory
+    fake: FakeUpstream, make_gateway: GatewayFactory, http: httpx.AsyncClient
 ) -> None:
     model = unique()
     fake.script(model, Reply(forever=sse(chunk({"content": "la "}))))
@@ -191,6 +202,7 @@ async def test_cancelling_the_consuming_task_closes_the_upstream_connection(
     await first.wait()
     task.cancel()
     assert await asyncio.gather(task, return_exceptions=True)
+    assert _checked_out(http) == 0
     assert await asyncio.to_thread(fake.closed(model).wait, 10)
 
 
