@@ -227,13 +227,11 @@ class OpenAICompatProvider:
                     )
                 parser = SSEParser()
                 reader = ChunkReader()
-                async for line in response.aiter_lines():
-                    data = parser.feed(line)
-                    if data is not None:
+                async for chunk in response.aiter_bytes():
+                    for data in parser.feed(chunk):
                         for event in reader.feed(data):
                             yield event
-                data = parser.flush()
-                if data is not None:
+                for data in parser.flush():
                     for event in reader.feed(data):
                         yield event
                 for event in reader.finish():

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import httpx
 import pytest
 from botocore.eventstream import EventStreamBuffer
 from fake_upstream import (
@@ -39,15 +36,12 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 def sse_events(chunks: list[bytes]) -> list[ProviderEvent]:
-    def body() -> Iterator[bytes]:
-        yield from chunks
-
     parser, reader, events = SSEParser(), ChunkReader(), []
-    # httpx's own line splitting, as the provider uses it.
-    for line in httpx.Response(200, content=body()).iter_lines():
-        data = parser.feed(line)
-        if data is not None:
+    for chunk in chunks:
+        for data in parser.feed(chunk):
             events += reader.feed(data)
+    for data in parser.flush():
+        events += reader.feed(data)
     return events + reader.finish()
 
 
@@ -81,8 +75,26 @@ def test_whole_streams_parse_to_the_expected_events() -> None:
 
 def test_sse_parser_joins_multiline_data_and_skips_comments() -> None:
     parser = SSEParser()
-    lines = [": OPENROUTER PROCESSING", "", "event: x", "data: a", "data:b", ""]
-    assert [parser.feed(line) for line in lines] == [None, None, None, None, None, "a\nb"]
+    body = b": OPENROUTER PROCESSING\n\nevent: x\ndata: a\ndata:b\ndata\n\n"
+    assert parser.feed(body) == ["a\nb\n"]
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+def test_sse_parser_takes_every_line_ending_split_anywhere(ending: bytes) -> None:
+    body = b"\xef\xbb\xbf" + ending.join(
+        [b"data: h\xc3\xa9", b"data: x", b"", b"data: y", b"", b""]
+    )
+    for cut in range(len(body) + 1):
+        parser = SSEParser()
+        events = parser.feed(body[:cut]) + parser.feed(body[cut:]) + parser.flush()
+        assert events == ["h\u00e9\nx", "y"], (ending, cut)
+
+
+def test_sse_parser_flushes_an_unterminated_last_event() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: a\n\ndata: [DONE]") == ["a"]
+    assert parser.flush() == ["[DONE]"]
+    assert parser.flush() == []
 
 
 def test_fake_frames_decode_with_botocore() -> None:
