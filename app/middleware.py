@@ -35,7 +35,9 @@ class RequestId:
         # Every log line of this request (a WebSocket's: of its turns) carries the id.
         reset = REQUEST_ID.set(request_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            # A WebSocket has no response head to tag, and every message it streams would
+            # pass through the wrapper.
+            await self.app(scope, receive, send if scope["type"] == "websocket" else send_with_id)
         finally:
             REQUEST_ID.reset(reset)
 
