@@ -17,10 +17,13 @@ from sqlalchemy import (
     DateTime,
     FetchedValue,
     ForeignKey,
+    Interval,
     LargeBinary,
     Table,
     Text,
     Uuid,
+    bindparam,
+    exists,
     func,
     insert,
     select,
@@ -80,19 +83,28 @@ async def start(conn: AsyncConnection, user_id: UUID, token_hash: bytes, ttl: ti
 
 
 async def rotate(
-    conn: AsyncConnection, token_hash: bytes, new_hash: bytes, ttl: timedelta
+    conn: AsyncConnection, token_hash: bytes, new_hash: bytes, ttl: timedelta, grace: timedelta
 ) -> Rotated | Refusal:
     """Spend the token `token_hash` for `new_hash`, or say why not.
 
-    The token and session rows are locked, so of two concurrent refreshes with one token the
-    second sees it spent: that is reuse, and it revokes the session, as a stolen token would.
+    A spent token presented again is reuse, and revokes the session as a stolen token would,
+    with one exception: within `grace` of its first use, while no token it was exchanged for
+    has been used yet, it is exchanged again. That is two tabs (or a retried request)
+    refreshing with one token at once; the token and session rows are locked, so the second
+    of them sees the token spent and gets a sibling of the first one's new token.
     """
+    children = refresh_tokens.alias("children")
+    child_used = exists().where(
+        children.c.parent_id == refresh_tokens.c.id, children.c.used_at.is_not(None)
+    )
+    in_grace = refresh_tokens.c.used_at > func.now() - bindparam("grace", grace, type_=Interval)
     found = (
         (
             await conn.execute(
                 select(
                     refresh_tokens.c.id,
                     refresh_tokens.c.used_at,
+                    (in_grace & ~child_used).label("in_grace"),
                     sessions.c.id.label("session_id"),
                     sessions.c.revoked_at,
                     (sessions.c.expires_at <= func.now()).label("expired"),
@@ -113,14 +125,17 @@ async def rotate(
         return Refusal.UNKNOWN
     if found["revoked_at"] is not None:
         return Refusal.REVOKED
-    if found["used_at"] is not None:
+    if found["used_at"] is not None and not found["in_grace"]:
         await revoke(conn, found["session_id"], reason="refresh token reused")
         return Refusal.REUSED
     if found["expired"]:
         return Refusal.EXPIRED
-    await conn.execute(
-        update(refresh_tokens).where(refresh_tokens.c.id == found["id"]).values(used_at=func.now())
-    )
+    if found["used_at"] is None:
+        await conn.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.id == found["id"])
+            .values(used_at=func.now())
+        )
     await conn.execute(
         insert(refresh_tokens).values(
             session_id=found["session_id"], token_hash=new_hash, parent_id=found["id"]

@@ -131,9 +131,13 @@ async def refresh(ctx: RequestContext, refresh_token: str) -> IssuedSession:
     if not refresh_token or len(refresh_token) > MAX_LENGTH:
         raise Unauthenticated(BAD_REFRESH)
     new_token = _new_refresh_token()
-    ttl = timedelta(seconds=ctx.services.settings.auth.refresh_token_ttl)
+    auth = ctx.services.settings.auth
+    ttl = timedelta(seconds=auth.refresh_token_ttl)
+    grace = timedelta(seconds=auth.refresh_reuse_grace_seconds)
     async with service_transaction(ctx.services.engine) as conn:
-        outcome = await auth_sessions.rotate(conn, _digest(refresh_token), _digest(new_token), ttl)
+        outcome = await auth_sessions.rotate(
+            conn, _digest(refresh_token), _digest(new_token), ttl, grace
+        )
     if isinstance(outcome, Refusal):
         if outcome is Refusal.REUSED:
             log.warning("a refresh token was used twice: its session is revoked")

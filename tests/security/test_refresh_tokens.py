@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import httpx
@@ -9,17 +10,79 @@ import jwt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.asgi import create_app
+from app.settings import Settings
 from tests.auth.flows import SIGN_OUT, refresh, refused, sign_up
 from tests.support.graphql import gql
+from tests.support.server import ServerThread
 
 
-async def test_a_reused_refresh_token_revokes_its_session(client: httpx.AsyncClient) -> None:
+async def _age_spent_tokens(engine: AsyncEngine, access_token: str, seconds: int) -> None:
+    """Move the session's spent tokens' first use `seconds` into the past."""
+    sid = jwt.decode(access_token, options={"verify_signature": False})["sid"]
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "update auth.refresh_tokens set used_at = used_at - make_interval(secs => :s)"
+                " where session_id = :sid and used_at is not null"
+            ),
+            {"s": seconds, "sid": sid},
+        )
+
+
+async def test_a_reused_refresh_token_revokes_its_session(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
     stolen = await sign_up(client)
     rotated = (await refresh(client, stolen["refreshToken"]))["data"]["refreshSession"]
+    # Past the grace interval for concurrent refreshes (10 s by default).
+    await _age_spent_tokens(engine, stolen["accessToken"], 11)
     # The thief (or the victim) presents the spent token: refused, and the session is over,
     # so the token the other party now holds is worthless too.
     assert refused(await refresh(client, stolen["refreshToken"]))
     assert refused(await refresh(client, rotated["refreshToken"]))
+
+
+async def test_concurrent_refreshes_with_one_token_both_get_a_session(
+    client: httpx.AsyncClient,
+) -> None:
+    """Two tabs refreshing at once must not sign the user out."""
+    payload = await sign_up(client)
+    bodies = await asyncio.gather(*(refresh(client, payload["refreshToken"]) for _ in range(2)))
+    issued = [body["data"]["refreshSession"] for body in bodies]
+    assert all(body.get("errors") is None for body in bodies)
+    assert issued[0]["refreshToken"] != issued[1]["refreshToken"]
+    sids = {
+        jwt.decode(i["accessToken"], options={"verify_signature": False})["sid"] for i in issued
+    }
+    assert len(sids) == 1
+    # Each tab carries on with its own token.
+    for tab in issued:
+        assert (await refresh(client, tab["refreshToken"])).get("errors") is None
+
+
+async def test_reuse_within_the_grace_interval_revokes_once_the_session_moved_on(
+    client: httpx.AsyncClient,
+) -> None:
+    """A stolen token replayed seconds after the victim's refresh, once the victim has used
+    the token it got, is reuse: the grace is for concurrent refreshes only."""
+    stolen = await sign_up(client)
+    second = (await refresh(client, stolen["refreshToken"]))["data"]["refreshSession"]
+    third = (await refresh(client, second["refreshToken"]))["data"]["refreshSession"]
+    assert refused(await refresh(client, stolen["refreshToken"]))
+    assert refused(await refresh(client, third["refreshToken"]))
+
+
+async def test_a_zero_grace_interval_makes_every_reuse_revoke(settings: Settings) -> None:
+    strict = settings.model_copy(
+        update={"auth": settings.auth.model_copy(update={"refresh_reuse_grace_seconds": 0})}
+    )
+    with ServerThread(create_app(strict)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            payload = await sign_up(client)
+            rotated = (await refresh(client, payload["refreshToken"]))["data"]["refreshSession"]
+            assert refused(await refresh(client, payload["refreshToken"]))
+            assert refused(await refresh(client, rotated["refreshToken"]))
 
 
 async def test_a_revoked_sessions_refresh_token_is_refused(client: httpx.AsyncClient) -> None:
