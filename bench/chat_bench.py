@@ -9,7 +9,9 @@ a warm-up, every turn that starts and ends inside the measuring window counts.
 - added time to first delta: (subscribe -> first TextDelta at the client) minus the
   provider's own (request arrival -> first delta sent), p50/p99 at 50 concurrent turns;
 - capacity: at rising C, the added latency of every later delta (provider's send stamp ->
-  client's receipt, same clock); the figure is the highest C whose p99 stays under 10 ms;
+  client's receipt, same clock); the figure is the highest C whose p99 stays under 10 ms.
+  Measured for 40-token replies (2 s turns, where turn starts weigh most) and again for
+  200-token replies (10 s), with the server's CPU per delta at each level;
 - worst case, reported apart: 50 turns subscribing at the same instant (a synchronized burst);
 - memory per idle WebSocket: the server's RSS growth over 1000 acknowledged idle connections.
 The client shares the machine's cores with the server, the provider and PostgreSQL, so the
@@ -43,6 +45,10 @@ TOKENS_PER_SECOND = 20
 TTFD_TURNS = 50
 LEVELS = (25, 50, 100, 200, 300, 400, 500, 600, 800)
 TURN_TOKENS = 40  # 2 s of streaming per turn
+# A second sweep with replies of a typical length: 10 s each, so a fifth of the turn starts.
+LONG_TOKENS = 200
+LONG_LEVELS = (100, 200, 300, 400, 500)
+LONG_WINDOW_S = 20.0
 IDLE_SOCKETS = 1000
 TARGET_MS = 10.0
 PAUSE_S = 0.1  # the most a client waits between two turns
@@ -50,7 +56,8 @@ WARM_UP_S = 5.0
 TTFD_WINDOW_S = 24.0
 LEVEL_WINDOW_S = 12.0
 
-CHAT = """subscription($c: UUID!, $m: String!) { chat(conversationId: $c, message: $m) {
+CHAT = """subscription($c: UUID!, $m: String!, $model: String) {
+  chat(conversationId: $c, message: $m, model: $model) {
   __typename ... on TextDelta { text } } }"""
 
 
@@ -70,6 +77,7 @@ default_alias = "paced"
 max_retries = 0
 [ai.aliases]
 paced = ["paced/tps={TOKENS_PER_SECOND},n={TURN_TOKENS}"]
+long = ["paced/tps={TOKENS_PER_SECOND},n={LONG_TOKENS}"]
 short = ["paced/tps={TOKENS_PER_SECOND},n=5"]
 [ai.providers.paced]
 base_url = "http://127.0.0.1:{provider_port}/v1"
@@ -137,16 +145,24 @@ async def _open(ws_url: str, token: str) -> ClientConnection:
 
 
 async def _turn(
-    ws: ClientConnection, conversation: str, operation: str = "1"
+    ws: ClientConnection,
+    conversation: str,
+    operation: str = "1",
+    window: tuple[float, float, list[int]] | None = None,
+    model: str | None = None,
 ) -> tuple[float, list[float]]:
-    """(added time to first delta in ms, added latency of each later delta in ms)."""
+    """(added time to first delta in ms, added latency of each later delta in ms); with a
+    window (start, end, counter), the deltas received inside it are counted."""
     sent = time.time_ns()
     await ws.send(
         json.dumps(
             {
                 "id": operation,
                 "type": "subscribe",
-                "payload": {"query": CHAT, "variables": {"c": conversation, "m": "hi"}},
+                "payload": {
+                    "query": CHAT,
+                    "variables": {"c": conversation, "m": "hi", "model": model},
+                },
             }
         )
     )
@@ -165,6 +181,8 @@ async def _turn(
         event = payload["data"]["chat"]
         if event["__typename"] != "TextDelta":
             continue
+        if window is not None and window[0] <= time.monotonic() <= window[1]:
+            window[2][0] += 1
         stamp = event["text"].strip()
         if first is None:
             arrived, provider_sent = (int(x) for x in stamp.split("/"))
@@ -211,7 +229,12 @@ def _cpu_seconds(pid: int) -> float:
 
 
 async def _steady(
-    ws_url: str, users: list[tuple[str, str]], window: float, server_pid: int
+    ws_url: str,
+    users: list[tuple[str, str]],
+    window: float,
+    server_pid: int,
+    model: str | None = None,
+    turn_tokens: int = TURN_TOKENS,
 ) -> dict[str, Any]:
     """len(users) clients running turns back to back; the turns that start after the warm-up
     and end inside the window, and the server's CPU over the window."""
@@ -222,6 +245,7 @@ async def _steady(
     firsts: list[float] = []
     gaps: list[float] = []
     counted = [0]
+    in_window = [0]
 
     async def client(ws: ClientConnection, conversation: str, offset: float) -> None:
         # Staggered over one turn's length, so the clients do not move in step.
@@ -229,7 +253,7 @@ async def _steady(
         n = 0
         while time.monotonic() < end:
             started = time.monotonic()
-            first, later = await _turn(ws, conversation, str(n))
+            first, later = await _turn(ws, conversation, str(n), (warm, end, in_window), model)
             n += 1
             if started >= warm and time.monotonic() <= end:
                 firsts.append(first)
@@ -237,13 +261,15 @@ async def _steady(
                 counted[0] += 1
             await asyncio.sleep(rng.uniform(0, PAUSE_S))
 
-    async def server_cpu() -> float:
+    async def server_cpu() -> tuple[float, float]:
+        """(cores, CPU seconds) over the window."""
         await asyncio.sleep(max(0.0, warm - time.monotonic()))
         before, at = _cpu_seconds(server_pid), time.monotonic()
         await asyncio.sleep(max(0.0, end - time.monotonic()))
-        return (_cpu_seconds(server_pid) - before) / (time.monotonic() - at)
+        spent = _cpu_seconds(server_pid) - before
+        return spent / (time.monotonic() - at), spent
 
-    turn_s = TURN_TOKENS / TOKENS_PER_SECOND
+    turn_s = turn_tokens / TOKENS_PER_SECOND
     try:
         cpu = asyncio.create_task(server_cpu())
         await asyncio.gather(
@@ -252,7 +278,7 @@ async def _steady(
                 for ws, (_, conversation) in zip(sockets, users, strict=True)
             )
         )
-        server_share = await cpu
+        server_share, server_seconds = await cpu
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     return {
@@ -264,6 +290,8 @@ async def _steady(
         "delta_added_p50_ms": _percentile(gaps, 50),
         "delta_added_p99_ms": _percentile(gaps, 99),
         "server_cpu_cores": round(server_share, 2),
+        # All of the server's work (turn starts and ends too) over the deltas it streamed.
+        "server_cpu_us_per_delta": round(server_seconds / max(1, in_window[0]) * 1e6),
     }
 
 
@@ -306,8 +334,26 @@ async def _measure(base: str, server_pid: int) -> dict[str, Any]:
             if row["delta_added_p99_ms"] > 4 * TARGET_MS:
                 break
         steady["levels"] = levels
-        held = [r["concurrent_turns"] for r in levels if r["delta_added_p99_ms"] < TARGET_MS]
-        steady["max_turns_p99_under_10ms"] = max(held, default=0)
+        steady["max_turns_p99_under_10ms"] = _held(levels)
+
+        long_levels = []
+        for level in LONG_LEVELS:
+            row = await _steady(
+                ws_url, pool[:level], LONG_WINDOW_S, server_pid, "long", LONG_TOKENS
+            )
+            long_levels.append(row)
+            print(
+                f"  steady {level} long turns: p99 added per delta"
+                f" {row['delta_added_p99_ms']:.1f} ms, server {row['server_cpu_cores']} cores",
+                flush=True,
+            )  # noqa: T201
+            if row["delta_added_p99_ms"] > 4 * TARGET_MS:
+                break
+        steady["long_replies"] = {
+            "tokens": LONG_TOKENS,
+            "levels": long_levels,
+            "max_turns_p99_under_10ms": _held(long_levels),
+        }
 
         firsts, gaps = await _burst(ws_url, pool[:TTFD_TURNS])
         results["burst_worst_case"] = {
@@ -333,6 +379,22 @@ async def _measure(base: str, server_pid: int) -> dict[str, Any]:
     return results
 
 
+def _held(levels: list[dict[str, Any]]) -> int:
+    """The highest concurrency whose per-delta p99 stays under the target."""
+    held = [r["concurrent_turns"] for r in levels if r["delta_added_p99_ms"] < TARGET_MS]
+    return max(held, default=0)
+
+
+def _level_row(label: str, level: dict[str, Any]) -> tuple[str, str, str]:
+    return (
+        f"  steady {level['concurrent_turns']} {label}: per-delta p50 / p99"
+        f" ({level['server_cpu_cores']} server cores,"
+        f" {level['server_cpu_us_per_delta']} us CPU a delta)",
+        f"{level['delta_added_p50_ms']:.1f} / {level['delta_added_p99_ms']:.1f} ms",
+        "",
+    )
+
+
 def _table(results: dict[str, Any]) -> str:
     steady = results["steady_state"]
     ttfd = steady["ttfd"]
@@ -355,15 +417,16 @@ def _table(results: dict[str, Any]) -> str:
         ),
         ("memory per idle WebSocket", f"{results['idle_websocket_kib']:.1f} KiB", "< 50 KiB"),
     ]
-    for level in steady["levels"]:
-        rows.append(
-            (
-                f"  steady {level['concurrent_turns']} turns: per-delta p50 / p99"
-                f" ({level['server_cpu_cores']} server cores)",
-                f"{level['delta_added_p50_ms']:.1f} / {level['delta_added_p99_ms']:.1f} ms",
-                "",
-            )
+    rows += [_level_row("turns", level) for level in steady["levels"]]
+    long = steady["long_replies"]
+    rows.append(
+        (
+            f"steady, {long['tokens']}-token replies: turns with p99 per-delta latency < 10 ms",
+            str(long["max_turns_p99_under_10ms"]),
+            ">= 500",
         )
+    )
+    rows += [_level_row("long turns", level) for level in long["levels"]]
     rows += [
         (
             f"worst case, burst of {TTFD_TURNS} at once: added TTFD p50 / p99",

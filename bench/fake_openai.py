@@ -81,4 +81,7 @@ if __name__ == "__main__":
         lifespan="off",
         ws="none",
         access_log=False,
+        # Hosted providers keep idle connections for minutes; uvicorn's 5 s default would
+        # race the gateway reusing one between two benchmark phases.
+        timeout_keep_alive=120,
     )
