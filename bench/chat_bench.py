@@ -222,7 +222,7 @@ async def _burst(ws_url: str, users: list[tuple[str, str]]) -> tuple[list[float]
     return [r[0] for r in results], [x for r in results for x in r[1]]
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -264,9 +264,9 @@ async def _steady(
     async def server_cpu() -> tuple[float, float]:
         """(cores, CPU seconds) over the window."""
         await asyncio.sleep(max(0.0, warm - time.monotonic()))
-        before, at = _cpu_seconds(server_pid), time.monotonic()
+        before, at = cpu_seconds(server_pid), time.monotonic()
         await asyncio.sleep(max(0.0, end - time.monotonic()))
-        spent = _cpu_seconds(server_pid) - before
+        spent = cpu_seconds(server_pid) - before
         return spent / (time.monotonic() - at), spent
 
     turn_s = turn_tokens / TOKENS_PER_SECOND

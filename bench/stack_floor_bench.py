@@ -28,23 +28,17 @@ from typing import Any
 import uvloop
 from websockets.asyncio.client import connect
 
+from bench.chat_bench import cpu_seconds
 from gateway.config import AISettings
 from gateway.providers import create_http_client
 from tests.support.server import free_port
 
 RESULTS = Path(__file__).parent / "results" / "stack_floor.json"
-CHAT_RESULTS = Path(__file__).parent / "results" / "chat.json"
 ROOT = Path(__file__).resolve().parent.parent
 TOKENS_PER_SECOND = 20
 STREAMS = 100
 TARGET_TURNS = 500
 REPEATS = 3
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start(args: list[str]) -> subprocess.Popen[bytes]:
@@ -143,9 +137,9 @@ async def _subscriptions(port: int, server_pid: int, events: int) -> tuple[float
     # The middle of the streams: all of them open, none of them starting or ending.
     window = events / TOKENS_PER_SECOND / 2
     await asyncio.sleep(window / 2)
-    before = _cpu_seconds(server_pid)
+    before = cpu_seconds(server_pid)
     await asyncio.sleep(window)
-    cpu = _cpu_seconds(server_pid) - before
+    cpu = cpu_seconds(server_pid) - before
     await streams
     return cpu / (window * STREAMS * TOKENS_PER_SECOND), latencies
 
@@ -255,9 +249,9 @@ async def _drive_relay(up_port: int, down_port: int, relay_pid: int, pairs: int)
     rng = random.Random(pairs)
     feeders = [asyncio.create_task(feed(t, rng.uniform(0, 1 / TOKENS_PER_SECOND))) for t in ups]
     await asyncio.sleep(2)
-    before = _cpu_seconds(relay_pid)
+    before = cpu_seconds(relay_pid)
     await asyncio.sleep(5)
-    cpu = _cpu_seconds(relay_pid) - before
+    cpu = cpu_seconds(relay_pid) - before
     for task in feeders:
         task.cancel()
     for transport in ups:
@@ -286,11 +280,6 @@ def main() -> None:
     }
     floor = results["httpx"]["us_per_chunk"] + results["strawberry"]["us_per_event"]
     results["floor_us_per_delta"] = round(floor, 1)
-    if CHAT_RESULTS.exists():
-        levels = json.loads(CHAT_RESULTS.read_text())["steady_state"]["levels"]
-        results["reactor_us_per_delta"] = {
-            str(r["concurrent_turns"]): r.get("server_cpu_us_per_delta") for r in levels
-        }
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

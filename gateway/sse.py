@@ -59,5 +59,6 @@ class SSEParser:
 
     def flush(self) -> list[str]:
         """The data of an event left unterminated at the end of the stream, if any."""
-        events = self.feed(b"\n") if self._partial else []
-        return events + self.feed(b"\n")
+        # Both line ends count here, even after a CR that would have swallowed an LF.
+        self._skip_lf = False
+        return self.feed(b"\n\n")

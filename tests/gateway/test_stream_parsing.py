@@ -95,6 +95,9 @@ def test_sse_parser_flushes_an_unterminated_last_event() -> None:
     assert parser.feed(b"data: a\n\ndata: [DONE]") == ["a"]
     assert parser.flush() == ["[DONE]"]
     assert parser.flush() == []
+    ended_in_cr = SSEParser()
+    assert ended_in_cr.feed(b"data: a\r") == []
+    assert ended_in_cr.flush() == ["a"]
 
 
 def test_fake_frames_decode_with_botocore() -> None:
