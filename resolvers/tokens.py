@@ -24,6 +24,10 @@ from resolvers.jwks import KeySet
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "sub", "aud", "iss")
 INVALID = "The access token is invalid."
+# Outside subjects that are not UUIDs (Auth0's `auth0|id`, Clerk's `user_...`) become
+# uuid5(EXTERNAL_SUBJECTS, issuer + "\n" + sub): stable, and apart from every other issuer's.
+EXTERNAL_SUBJECTS = uuid.UUID("5b0d3c4e-8f1a-5c6e-9a7b-2f4e6d8c0a1b")
+MAX_SUBJECT_LENGTH = 255
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -69,7 +73,7 @@ class TokenVerifier:
 
     def verify(self, token: str) -> dict[str, Any]:
         """One of our own tokens."""
-        claims = _decode(token, self.secret, ALGORITHM, self.audience, self.issuer)
+        claims = _checked(_decode(token, self.secret, ALGORITHM, self.audience, self.issuer))
         sid = claims.get("sid")
         if sid is not None:
             try:
@@ -98,7 +102,21 @@ class TokenVerifier:
         )
         # The provider's session is not one of ours: sign-out and refresh stay with it.
         claims.pop("sid", None)
-        return claims
+        return _checked(external_subject(claims, self.external.issuer))
+
+
+def external_subject(claims: dict[str, Any], issuer: str) -> dict[str, Any]:
+    """An outside token's claims with a UUID `sub`, which row-level security stores in uuid
+    columns; a subject that is not a UUID is mapped, and kept as `external_sub`."""
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub or len(sub) > MAX_SUBJECT_LENGTH:
+        raise Unauthenticated(INVALID)
+    try:
+        uuid.UUID(sub)
+    except ValueError:
+        mapped = uuid.uuid5(EXTERNAL_SUBJECTS, f"{issuer}\n{sub}")
+        return {**claims, "sub": str(mapped), "external_sub": sub}
+    return claims
 
 
 def _decode(token: str, key: Any, algorithm: str, audience: str, issuer: str) -> dict[str, Any]:
@@ -115,15 +133,15 @@ def _decode(token: str, key: Any, algorithm: str, audience: str, issuer: str) ->
         raise Unauthenticated("The access token has expired.") from None
     except jwt.InvalidTokenError:
         raise Unauthenticated(INVALID) from None
-    return _checked(claims)
+    return claims
 
 
 def _checked(claims: dict[str, Any]) -> dict[str, Any]:
-    sub = claims.get("sub")
+    """The claims with `sub` a canonical UUID (PostgreSQL reads it) and the request role."""
     try:
-        uuid.UUID(str(sub))
+        sub = uuid.UUID(str(claims.get("sub")))
     except ValueError:
         raise Unauthenticated(INVALID) from None
     if claims.get("role", "authenticated") != "authenticated":
         raise Unauthenticated(INVALID)
-    return {**claims, "role": "authenticated"}
+    return {**claims, "sub": str(sub), "role": "authenticated"}

@@ -28,6 +28,7 @@ from app.asgi import create_app
 from app.jwks_fetch import jwks_fetcher
 from app.settings import Settings, load_settings
 from resolvers.jwks import KeySet
+from resolvers.tokens import EXTERNAL_SUBJECTS
 from tests.support.graphql import AUDIENCE, ISSUER, SECRET, codes, gql, mint_token
 from tests.support.server import ServerThread
 
@@ -167,6 +168,30 @@ async def test_a_providers_token_is_accepted_and_scopes_rls_to_its_subject(
     assert listed["data"]["conversations"]["edges"] == []
 
 
+async def test_a_subject_that_is_not_a_uuid_maps_to_one_stable_user_of_its_own(
+    fed: httpx.AsyncClient, provider: IdentityProvider
+) -> None:
+    """Auth0 (`auth0|id`), Clerk (`user_...`) and others: each subject is one user, the same
+    one on every token, and row-level security keeps it apart from every other."""
+    subject = f"auth0|{uuid.uuid4().hex[:24]}"
+    first = provider.token("rsa-1", sub=subject)
+    created = await gql(fed, 'mutation { createConversation(title: "x") { id } }', token=first)
+    assert created.get("errors") is None, created
+    expected = str(uuid.uuid5(EXTERNAL_SUBJECTS, f"{IDP_ISSUER}\n{subject}"))
+    again = provider.token("rsa-1", sub=subject, jti=uuid.uuid4().hex)
+    me = await gql(fed, "{ me { id } }", token=again)
+    assert me["data"]["me"]["id"] == expected
+    mine = await gql(fed, QUERY, token=again)
+    assert [e["node"] for e in mine["data"]["conversations"]["edges"]] == [
+        created["data"]["createConversation"]
+    ]
+    # A subject differing in one character, or the mapped UUID presented as a subject by
+    # another provider's token, is someone else.
+    for other in (provider.token("rsa-1", sub=subject + "x"), mint_token(uuid.uuid4())):
+        listed = await gql(fed, QUERY, token=other)
+        assert listed["data"]["conversations"]["edges"] == []
+
+
 async def test_our_own_tokens_still_work_beside_the_provider(fed: httpx.AsyncClient) -> None:
     assert await _accepted(fed, mint_token())
 
@@ -180,7 +205,7 @@ async def test_our_own_tokens_still_work_beside_the_provider(fed: httpx.AsyncCli
         {"iss": "https://evil.example/"},
         {"exp": int(time.time()) - 10},
         {"exp": None},
-        {"sub": "auth0|123456"},
+        {"sub": "x" * 256},
         {"role": "service_role"},
     ],
 )
