@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.errors import (
@@ -25,7 +25,7 @@ from gateway.events import (
     TextDelta,
     UsageEvent,
 )
-from gateway.request import ChatRequest, Message
+from gateway.request import ChatRequest, Message, ToolSpec
 from gateway.tool_calls import ToolCallAssembler
 
 _NOTHING: tuple[ProviderEvent, ...] = ()
@@ -108,23 +108,40 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
     if inference:
         body["inferenceConfig"] = inference
     if request.tools and request.tool_choice != "none":
-        tool_config: dict[str, Any] = {
-            "tools": [
-                {
-                    "toolSpec": {
-                        "name": tool.name,
-                        "description": tool.description or tool.name,
-                        "inputSchema": {"json": dict(tool.parameters)},
-                    }
-                }
-                for tool in request.tools
-            ]
-        }
+        tool_config: dict[str, Any] = {"tools": _tool_specs(request.tools)}
         choice = _tool_choice(request.tool_choice)
         if choice is not None:
             tool_config["toolChoice"] = choice
         body["toolConfig"] = tool_config
+    else:
+        # Converse refuses toolUse and toolResult blocks without a toolConfig, and has no
+        # "none" choice: with such a history the tools are declared anyway (or, when the
+        # request names none, the ones the history used), with no choice.
+        used = _tools_used(request.messages)
+        if used:
+            tools = request.tools or [ToolSpec(name, name, {"type": "object"}) for name in used]
+            body["toolConfig"] = {"tools": _tool_specs(tools)}
     return body
+
+
+def _tool_specs(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+    return [
+        {
+            "toolSpec": {
+                "name": tool.name,
+                "description": tool.description or tool.name,
+                "inputSchema": {"json": dict(tool.parameters)},
+            }
+        }
+        for tool in tools
+    ]
+
+
+def _tools_used(messages: Sequence[Message]) -> list[str]:
+    """The names of the tools a history called, in order of first call."""
+    names = [call.name for m in messages for call in m.tool_calls]
+    names += [m.name for m in messages if m.role == "tool" and m.name]
+    return list(dict.fromkeys(names))
 
 
 class ConverseStreamReader:

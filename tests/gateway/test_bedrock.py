@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fake_upstream import (
     HELLO,
     FakeUpstream,
@@ -27,6 +29,7 @@ from gateway import (
     ToolSpec,
     UsageEvent,
 )
+from gateway.converse import request_body as converse_body
 
 
 def bedrock_model() -> str:
@@ -115,6 +118,41 @@ async def test_http_throttling_honours_retry_then_falls_back(
     events = await collect(gateway.stream(HELLO))
     assert events[0] == Started(f"bedrock/{spare}")
     assert len(fake.requests(model)) == 2
+
+
+def _tool_history(**request: Any) -> ChatRequest:
+    return ChatRequest(
+        messages=[
+            Message("user", "find desks"),
+            Message("assistant", None, [ToolCall("t1", "search_products", '{"query": "d"}')]),
+            Message("tool", "3 desks", tool_call_id="t1", name="search_products"),
+        ],
+        **request,
+    )
+
+
+def test_a_tool_history_always_declares_its_tools_which_converse_requires() -> None:
+    """Converse refuses toolUse/toolResult blocks without a toolConfig and has no "none"."""
+    spec = ToolSpec("search_products", "Search", {"type": "object"})
+    forbidden = converse_body(_tool_history(tools=[spec], tool_choice="none"))
+    assert forbidden["toolConfig"] == {
+        "tools": [
+            {
+                "toolSpec": {
+                    "name": "search_products",
+                    "description": "Search",
+                    "inputSchema": {"json": {"type": "object"}},
+                }
+            }
+        ]
+    }
+    # No tools in the request: the ones the history called, declared bare.
+    bare = converse_body(_tool_history())
+    assert [t["toolSpec"]["name"] for t in bare["toolConfig"]["tools"]] == ["search_products"]
+    assert "toolChoice" not in bare["toolConfig"]
+    # Without such blocks, "none" still leaves the tools out.
+    plain = ChatRequest(messages=[Message("user", "hi")], tools=[spec], tool_choice="none")
+    assert "toolConfig" not in converse_body(plain)
 
 
 async def test_request_body_is_converse_format(
