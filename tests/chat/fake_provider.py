@@ -4,6 +4,9 @@ The model name chooses the behaviour (aliases in the test app point at `fake/<be
 - `text`: replies "Reply to: <last user message>" in 3-character chunks;
 - `tools`: to a user message, calls `search_products` with the text after "search " (in
   fragments, as real providers stream them); to a tool result, replies "Found: <result>";
+- `loop`: calls `search_products` again after every result, until told `tool_choice: "none"`,
+  when it answers "Giving up"; `stubborn`: the same, but ignores `tool_choice` (as Bedrock
+  must);
 - `stall`: sends two chunks, then holds the response open until the client goes away;
 - `broken`: sends two chunks, then an error event mid-stream;
 - `fail`: answers HTTP 500.
@@ -119,7 +122,10 @@ class FakeProvider:
             await emit(role + parts + [_sse({"error": {"code": "server_error", "message": "x"}})])
             await emit([], more=False)
             return
-        if behaviour == "tools" and last["role"] != "tool":
+        looping = behaviour == "stubborn" or (
+            behaviour == "loop" and body.get("tool_choice") != "none"
+        )
+        if (behaviour == "tools" and last["role"] != "tool") or looping:
             arguments = json.dumps({"query": search_query(last_user)}, ensure_ascii=False)
             half = len(arguments) // 2
 
@@ -141,7 +147,9 @@ class FakeProvider:
                 more=False,
             )
             return
-        if behaviour == "tools":
+        if behaviour == "loop":
+            text = "Giving up"
+        elif behaviour == "tools":
             text = f"Found: {last['content']}"
         else:
             text = reply_to(last_user)

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.asgi import create_app
+from app.settings import Settings
 from db.products import NewProduct, add_many
 from db.session import service_transaction
 from tests.chat.conftest import saved_messages
@@ -122,3 +126,40 @@ async def test_the_product_search_sees_percent_and_underscore_as_plain_character
         (result,) = [e for e in events if e["__typename"] == "ToolResult"]
         names.append([p["name"] for p in json.loads(result["content"])["products"]])
     assert names == [[f"{tag} 100% cotton shirt"], [f"{tag} a_b mug"]]
+
+
+@pytest.fixture(scope="module")
+def two_round_server(chat_settings: Settings) -> Iterator[ServerThread]:
+    chat = chat_settings.chat.model_copy(update={"max_tool_rounds": 2})
+    with ServerThread(create_app(chat_settings.model_copy(update={"chat": chat}))) as thread:
+        yield thread
+
+
+@pytest.mark.parametrize(("model", "reply"), [("loop", "Giving up"), ("stubborn", "")])
+async def test_tool_rounds_stop_at_the_limit_and_the_turn_still_completes(
+    two_round_server: ServerThread,
+    fake_provider: FakeProvider,
+    engine: AsyncEngine,
+    token: str,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    model: str,
+    reply: str,
+) -> None:
+    """A model that keeps calling tools gets `max_tool_rounds` rounds, then a last request
+    with `tool_choice: "none"`; a call it makes anyway (Bedrock cannot forbid one) is not
+    run, and the turn ends with whatever text it gave."""
+    message = f"search loop{uuid.uuid4().hex[:8]}"
+    events = await chat_events(
+        two_round_server.url,
+        token,
+        {"conversationId": str(conversation_id), "message": message, "model": model},
+    )
+    kinds = [e["__typename"] for e in events]
+    assert kinds.count("ToolCall") == kinds.count("ToolResult") == 2
+    assert kinds[-1] == "ChatCompleted"
+    assert events[-1]["message"]["content"] == reply
+    bodies = fake_provider.bodies_mentioning(message)
+    assert [b.get("tool_choice") for b in bodies] == [None, None, "none"]
+    rows = await saved_messages(engine, user_id, conversation_id)
+    assert [r["role"] for r in rows] == ["user"] + ["assistant", "tool"] * 2 + ["assistant"]

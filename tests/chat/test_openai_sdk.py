@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import openai
 import pytest
 
+from tests.chat.conftest import BEHAVIOURS
 from tests.chat.fake_provider import USAGE, reply_to
 from tests.support.server import ServerThread
 
@@ -22,7 +23,7 @@ async def sdk(chat_server: ServerThread, token: str) -> AsyncIterator[openai.Asy
 
 async def test_models_lists_the_aliases(sdk: openai.AsyncOpenAI) -> None:
     listed = [m.id async for m in sdk.models.list()]
-    assert listed == ["text", "tools", "stall", "broken", "fail"]
+    assert listed == list(BEHAVIOURS)
 
 
 async def test_a_completion_without_streaming(sdk: openai.AsyncOpenAI) -> None:
