@@ -3,8 +3,9 @@ run the tools it calls, save the reply. Nothing is lost on the way out: a client
 a cancelled task or a failing provider still leaves the user message and any partial reply
 saved (marked `incomplete`).
 
-No transaction is open while the model streams; every save after the first is shielded from
-cancellation, so a save that has begun always ends.
+No transaction is open while the model streams; every save is shielded from cancellation, so
+a save that has begun always ends. The user message's commit runs while the model's request
+starts (a commit waits for PostgreSQL's WAL flush); nothing is emitted until it has ended.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from contextlib import AsyncExitStack, aclosing
 from typing import Any
 from uuid import UUID
 
@@ -64,24 +65,42 @@ def resolve_model(ctx: RequestContext, model: str | None) -> Route:
 
 async def _open_turn(
     ctx: RequestContext, conversation_id: UUID, text: str
-) -> tuple[MessageRow, list[MessageRow]]:
+) -> tuple[MessageRow, list[MessageRow], asyncio.Task[None]]:
     """One short transaction, one statement after the identity: the conversation checked, the
     message admitted under the hourly limit and saved, the history the model will see read
-    (the new message is its newest entry)."""
+    (the new message is its newest entry). Returned with its commit still running."""
     chat = ctx.services.settings.chat
+    transaction = AsyncExitStack()
     with message_limits.enforced(chat.max_messages_per_hour):
         try:
-            async with ctx.db() as conn:
-                history = await message_queries.open_turn(
-                    conn,
-                    conversation_id,
-                    text,
-                    per_hour=chat.max_messages_per_hour,
-                    history_limit=chat.history_limit,
-                )
-        except ConversationNotFound:
-            raise NotFound("No such conversation.") from None
-    return history[-1], history
+            conn = await transaction.enter_async_context(ctx.db())
+            history = await message_queries.open_turn(
+                conn,
+                conversation_id,
+                text,
+                per_hour=chat.max_messages_per_hour,
+                history_limit=chat.history_limit,
+            )
+        except BaseException as exc:
+            # Rolled back; the exception goes on (a refusal as RATE_LIMITED).
+            await transaction.__aexit__(type(exc), exc, exc.__traceback__)
+            if isinstance(exc, ConversationNotFound):
+                raise NotFound("No such conversation.") from None
+            raise
+    committed = ctx.services.turns.save(transaction.aclose())
+    committed.add_done_callback(_report_failed_commit)
+    return history[-1], history, committed
+
+
+def _report_failed_commit(committed: asyncio.Task[None]) -> None:
+    # Logged here, as the turn may have ended (its client gone) before awaiting it.
+    if not committed.cancelled() and committed.exception() is not None:
+        log.error("chat turn: saving the user message failed", exc_info=committed.exception())
+
+
+async def _wait_saved(committed: asyncio.Task[None]) -> None:
+    """The user message's commit, ended; a failure fails the turn before anything is sent."""
+    await asyncio.shield(committed)
 
 
 class _Reply:
@@ -193,7 +212,7 @@ async def run_turn(
         user_id = ctx.user_id()
         text = clean_message(message, chat.max_message_chars)
         route = resolve_model(ctx, model)
-        user_row, history = await _open_turn(ctx, conversation_id, text)
+        user_row, history, committed = await _open_turn(ctx, conversation_id, text)
     except AppError as exc:
         CHAT_TURNS.labels(outcome="rejected").inc()
         log.info("chat turn refused: %s", exc.code)
@@ -235,6 +254,7 @@ async def run_turn(
                         reply.target = event.target
                         if not announced:
                             announced = True
+                            await _wait_saved(committed)
                             yield TurnStarted(user_row, event.target)
                     elif type(event) is ToolCallEvent:
                         calls.append(event)
@@ -247,6 +267,7 @@ async def run_turn(
             if error is not None:
                 if not announced:
                     announced = True
+                    await _wait_saved(committed)
                     yield TurnStarted(user_row, error.target or reply.target)
                 outcome = "upstream_error"
                 log.warning(

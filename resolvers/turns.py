@@ -40,9 +40,9 @@ class TurnRegistry:
         if not self._turns and not self._saves:
             self._idle.set()
 
-    async def shielded(self, work: Coroutine[Any, Any, T]) -> T:
-        """Run `work` to its end even if the caller is cancelled meanwhile: a save that has
-        started is never cut short, and shutdown waits for it."""
+    def save(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Start `work` as a task of its own that runs to its end whatever becomes of the
+        caller: a save that has started is never cut short, and shutdown waits for it."""
         task = asyncio.ensure_future(work)
         self._saves.add(task)
         self._idle.clear()
@@ -52,7 +52,11 @@ class TurnRegistry:
             self._settle()
 
         task.add_done_callback(done)
-        return await asyncio.shield(task)
+        return task
+
+    async def shielded(self, work: Coroutine[Any, Any, T]) -> T:
+        """`save`, awaited: the caller's cancellation does not reach the work."""
+        return await asyncio.shield(self.save(work))
 
     async def wait_idle(self, seconds: float) -> bool:
         """Wait up to `seconds` for every turn and save to end; True if they did."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.chat.conftest import saved_messages, unique
@@ -132,3 +133,55 @@ async def test_a_provider_failing_mid_stream_keeps_the_partial_reply(
     assert [(r["role"], r["content"]) for r in rows] == [("user", message), ("assistant", PARTIAL)]
     assert rows[1]["metadata"]["incomplete"] is True
     assert rows[1]["metadata"]["reason"] == "upstream_error"
+
+
+@pytest.fixture
+async def failing_commit(engine: AsyncEngine) -> AsyncIterator[str]:
+    """A user message whose transaction fails at COMMIT: a deferred constraint trigger
+    refuses it only then, after every statement of the transaction has succeeded."""
+    marker = unique("fail at commit")
+    statements = [
+        f"""create function test_fail_at_commit() returns trigger language plpgsql as $$
+            begin
+              if new.content = '{marker}' then
+                raise exception 'refused at commit';
+              end if;
+              return null;
+            end $$""",
+        """create constraint trigger test_fail_at_commit after insert on messages
+            deferrable initially deferred for each row
+            execute function test_fail_at_commit()""",
+    ]
+    async with engine.begin() as conn:
+        for statement in statements:
+            await conn.execute(text(statement))
+    try:
+        yield marker
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("drop trigger test_fail_at_commit on messages"))
+            await conn.execute(text("drop function test_fail_at_commit()"))
+
+
+async def test_a_user_message_failing_at_commit_ends_the_turn_before_anything_is_sent(
+    chat_server: ServerThread,
+    fake_provider: FakeProvider,
+    engine: AsyncEngine,
+    token: str,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    failing_commit: str,
+) -> None:
+    """The model's request starts while the user message commits; if the commit fails, no
+    event reaches the client, the request is closed, and nothing is saved."""
+    variables = {
+        "conversationId": str(conversation_id),
+        "message": failing_commit,
+        "model": "stall",
+    }
+    events, error = await _turn_until_error(chat_server.url, token, variables)
+    assert events == []
+    assert error.codes == ["INTERNAL_SERVER_ERROR"]
+    assert "refused at commit" not in str(error.errors)
+    assert await eventually(lambda: asyncio.sleep(0, fake_provider.was_closed(failing_commit)))
+    assert await saved_messages(engine, user_id, conversation_id) == []
