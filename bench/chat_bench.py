@@ -56,6 +56,19 @@ WARM_UP_S = 5.0
 TTFD_WINDOW_S = 24.0
 LEVEL_WINDOW_S = 12.0
 
+# uvicorn's options for the server under test, shared with bench/stack_floor_bench.py.
+UVICORN_OPTIONS = (
+    "--log-level",
+    "warning",
+    "--no-access-log",
+    "--ws-ping-interval",
+    "20",
+    # Per-message deflate costs a zlib context per socket and CPU per frame; chat deltas are
+    # a few bytes, so it buys nothing (`reactor-chat serve` turns it off too).
+    "--ws-per-message-deflate",
+    "false",
+)
+
 CHAT = """subscription($c: UUID!, $m: String!, $model: String) {
   chat(conversationId: $c, message: $m, model: $model) {
   __typename ... on TextDelta { text } } }"""
@@ -295,6 +308,31 @@ async def _steady(
     }
 
 
+async def _sweep(
+    ws_url: str,
+    pool: list[tuple[str, str]],
+    server_pid: int,
+    levels: tuple[int, ...],
+    window: float,
+    label: str,
+    model: str | None = None,
+    turn_tokens: int = TURN_TOKENS,
+) -> list[dict[str, Any]]:
+    """Steady states at rising concurrency, until the per-delta p99 is far past the target."""
+    rows = []
+    for level in levels:
+        row = await _steady(ws_url, pool[:level], window, server_pid, model, turn_tokens)
+        rows.append(row)
+        print(
+            f"  steady {level} {label}: p99 added per delta {row['delta_added_p99_ms']:.1f} ms,"
+            f" server {row['server_cpu_cores']} cores",
+            flush=True,
+        )  # noqa: T201
+        if row["delta_added_p99_ms"] > 4 * TARGET_MS:
+            break
+    return rows
+
+
 async def _measure(base: str, server_pid: int) -> dict[str, Any]:
     ws_url = base.replace("http://", "ws://") + "/graphql"
     results: dict[str, Any] = {
@@ -322,33 +360,12 @@ async def _measure(base: str, server_pid: int) -> dict[str, Any]:
             flush=True,
         )  # noqa: T201
 
-        levels = []
-        for level in LEVELS:
-            row = await _steady(ws_url, pool[:level], LEVEL_WINDOW_S, server_pid)
-            levels.append(row)
-            print(
-                f"  steady {level} turns: p99 added per delta {row['delta_added_p99_ms']:.1f} ms,"
-                f" server {row['server_cpu_cores']} cores",
-                flush=True,
-            )  # noqa: T201
-            if row["delta_added_p99_ms"] > 4 * TARGET_MS:
-                break
+        levels = await _sweep(ws_url, pool, server_pid, LEVELS, LEVEL_WINDOW_S, "turns")
         steady["levels"] = levels
         steady["max_turns_p99_under_10ms"] = _held(levels)
-
-        long_levels = []
-        for level in LONG_LEVELS:
-            row = await _steady(
-                ws_url, pool[:level], LONG_WINDOW_S, server_pid, "long", LONG_TOKENS
-            )
-            long_levels.append(row)
-            print(
-                f"  steady {level} long turns: p99 added per delta"
-                f" {row['delta_added_p99_ms']:.1f} ms, server {row['server_cpu_cores']} cores",
-                flush=True,
-            )  # noqa: T201
-            if row["delta_added_p99_ms"] > 4 * TARGET_MS:
-                break
+        long_levels = await _sweep(
+            ws_url, pool, server_pid, LONG_LEVELS, LONG_WINDOW_S, "long turns", "long", LONG_TOKENS
+        )
         steady["long_replies"] = {
             "tokens": LONG_TOKENS,
             "levels": long_levels,
@@ -482,18 +499,10 @@ def main() -> None:
                     str(app_port),
                     "--workers",
                     "1",
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
                     # As `reactor-chat serve` runs it (app/cli.py).
                     "--ws",
                     "app.graceful_ws:GracefulWebSockets",
-                    "--ws-ping-interval",
-                    "20",
-                    # Per-message deflate costs a zlib context per socket and CPU per frame;
-                    # chat deltas are a few bytes, so it buys nothing here.
-                    "--ws-per-message-deflate",
-                    "false",
+                    *UVICORN_OPTIONS,
                 ],
                 cwd=root,
                 env=env,

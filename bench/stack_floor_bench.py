@@ -28,7 +28,7 @@ from typing import Any
 import uvloop
 from websockets.asyncio.client import connect
 
-from bench.chat_bench import cpu_seconds
+from bench.chat_bench import UVICORN_OPTIONS, cpu_seconds
 from gateway.config import AISettings
 from gateway.providers import create_http_client
 from tests.support.server import free_port
@@ -153,15 +153,10 @@ def _strawberry() -> dict[str, float]:
             "bench.floor_app:app",
             "--port",
             str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
+            # uvicorn's own protocol, which the app's (app/graceful_ws.py) extends.
             "--ws",
             "websockets-sansio",
-            "--ws-ping-interval",
-            "20",
-            "--ws-per-message-deflate",
-            "false",
+            *UVICORN_OPTIONS,
         ]
     )
     try:

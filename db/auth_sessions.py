@@ -97,14 +97,14 @@ async def rotate(
     child_used = exists().where(
         children.c.parent_id == refresh_tokens.c.id, children.c.used_at.is_not(None)
     )
-    in_grace = refresh_tokens.c.used_at > func.now() - bindparam("grace", grace, type_=Interval)
+    within_grace = refresh_tokens.c.used_at > func.now() - bindparam("grace", grace, type_=Interval)
     found = (
         (
             await conn.execute(
                 select(
                     refresh_tokens.c.id,
                     refresh_tokens.c.used_at,
-                    (in_grace & ~child_used).label("in_grace"),
+                    (within_grace & ~child_used).label("reusable"),
                     sessions.c.id.label("session_id"),
                     sessions.c.revoked_at,
                     (sessions.c.expires_at <= func.now()).label("expired"),
@@ -125,7 +125,7 @@ async def rotate(
         return Refusal.UNKNOWN
     if found["revoked_at"] is not None:
         return Refusal.REVOKED
-    if found["used_at"] is not None and not found["in_grace"]:
+    if found["used_at"] is not None and not found["reusable"]:
         await revoke(conn, found["session_id"], reason="refresh token reused")
         return Refusal.REUSED
     if found["expired"]:

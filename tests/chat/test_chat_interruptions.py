@@ -183,5 +183,9 @@ async def test_a_user_message_failing_at_commit_ends_the_turn_before_anything_is
     assert events == []
     assert error.codes == ["INTERNAL_SERVER_ERROR"]
     assert "refused at commit" not in str(error.errors)
-    assert await eventually(lambda: asyncio.sleep(0, fake_provider.was_closed(failing_commit)))
+
+    async def closed() -> bool:
+        return fake_provider.was_closed(failing_commit)
+
+    assert await eventually(closed)
     assert await saved_messages(engine, user_id, conversation_id) == []
