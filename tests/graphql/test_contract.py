@@ -21,6 +21,49 @@ from schema.schema import build_schema as build_served
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "api.graphql"
 LOCAL_COPY = Path(__file__).resolve().parent / "contract.graphql"
 
+# Parts of the contract whose issues have not landed yet, by issue; each issue empties its
+# share, and a part that is served while still listed here fails the test below.
+PENDING: dict[str, set[str]] = {
+    "durable chat turns (11)": {
+        "MessageStatus",
+        "Message.status",
+        "ChatStarted.replyId",
+        "TextSnapshot",
+        "ChatEvent.TextSnapshot",
+        "Mutation.stopChat",
+        "Subscription.resumeChat",
+        "Subscription.conversationEvents",
+        "ConversationEvent",
+        "MessageAdded",
+        "MessageUpdated",
+        "ConversationUpdated",
+        "ConversationDeleted",
+    },
+    "conversations as users expect them (12)": {
+        "Message.parentId",
+        "Message.siblingIds",
+        "Message.model",
+        "Message.usage",
+        "Message.finishReason",
+        "Message.toolCalls",
+        "Conversation.currentMessageId",
+        "Conversation.archived",
+        "SearchHit",
+        "SearchHitEdge",
+        "SearchHitConnection",
+        "Query.conversations",
+        "Query.search",
+        "Mutation.switchBranch",
+        "Mutation.forkConversation",
+        "Mutation.archiveConversation",
+        "Subscription.regenerate",
+    },
+    "hardening: idempotent sends (13)": {
+        "Mutation.sendMessage",
+        "Subscription.chat",
+    },
+}
+
 
 def _contract_sdl() -> str:
     return (CONTRACT if CONTRACT.exists() else LOCAL_COPY).read_text(encoding="utf-8")
@@ -59,7 +102,8 @@ def test_the_local_copy_of_the_contract_is_current() -> None:
     assert LOCAL_COPY.read_text(encoding="utf-8") == CONTRACT.read_text(encoding="utf-8")
 
 
-def test_every_contract_type_and_field_is_served(settings: Settings) -> None:
+def _missing(settings: Settings) -> list[str]:
+    """Contract types, fields, union members and argument lists the served schema lacks."""
     contract = build_schema(_contract_sdl())
     served = build_served(settings.server)._schema
     missing = []
@@ -74,5 +118,17 @@ def test_every_contract_type_and_field_is_served(settings: Settings) -> None:
         served_fields = _fields(stype)
         for field, signature in _fields(ctype).items():
             if served_fields.get(field) != signature:
-                missing.append(f"{name}.{field}{signature} (served: {served_fields.get(field)})")
-    assert missing == []
+                missing.append(f"{name}.{field}")
+    return missing
+
+
+def test_every_contract_type_and_field_is_served(settings: Settings) -> None:
+    pending = set().union(*PENDING.values())
+    assert [name for name in _missing(settings) if name not in pending] == []
+
+
+def test_nothing_served_is_still_listed_as_pending(settings: Settings) -> None:
+    missing = set(_missing(settings))
+    assert {issue: parts - missing for issue, parts in PENDING.items()} == {
+        issue: set() for issue in PENDING
+    }
