@@ -13,34 +13,34 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from app.connections import ConnectionOperations
 from app.endpoints.fn_chat import fn_chat
+from app.endpoints.graphql import GraphQLView
 from app.endpoints.health import healthz, readyz
 from app.endpoints.metrics import mark_this_worker_dead, metrics
 from app.endpoints.openai_api import chat_completions, models
 from app.endpoints.page import page_mount
 from app.jwks_fetch import jwks_fetcher
 from app.middleware import BodySizeLimit, RequestId
-from app.settings import AuthSettings, Settings, load_settings
+from app.settings import Settings, load_settings
 from db.engine import create_engine
 from gateway.providers import create_http_client
 from gateway.router import Gateway
+from resolvers.auth.jwks import KeySet
+from resolvers.auth.passwords import Passwords
+from resolvers.auth.settings import AuthSettings
+from resolvers.auth.tokens import ExternalIssuer, TokenVerifier
 from resolvers.context import Services
-from resolvers.jwks import KeySet
-from resolvers.passwords import Passwords
-from resolvers.tokens import ExternalIssuer, TokenVerifier
 from schema.schema import build_schema
-from schema.view import GraphQLView
 
 log = logging.getLogger("reactor.app")
 
 
-def _services(settings: Settings) -> Services:
+def _services(settings: Settings, http: httpx.AsyncClient) -> Services:
     if settings.database.url is None or settings.auth.jwt_secret is None:
         raise RuntimeError("the database URL and the JWT secret are resolved before the app starts")
-    http = create_http_client(settings.ai)
     auth = settings.auth
     return Services(
-        settings=settings,
         engine=create_engine(
             settings.database.url.get_secret_value(),
             pool_size=settings.database.pool_size,
@@ -53,13 +53,14 @@ def _services(settings: Settings) -> Services:
             ttl=auth.access_token_ttl,
             external=_external_issuer(auth, http),
         ),
-        http=http,
         gateway=Gateway(settings.ai, http),
         passwords=Passwords(
             memory_kib=auth.argon2_memory_kib,
             time_cost=auth.argon2_time_cost,
             parallelism=auth.argon2_parallelism,
         ),
+        auth=auth,
+        chat=settings.chat,
     )
 
 
@@ -73,11 +74,13 @@ def _external_issuer(auth: AuthSettings, http: httpx.AsyncClient) -> ExternalIss
 
 
 def create_app(settings: Settings) -> Starlette:
-    graphql = GraphQLView(build_schema(settings.server), settings.server)
+    schema = build_schema(settings.server, transport_extensions=[ConnectionOperations])
+    graphql = GraphQLView(schema, settings.server)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = _services(settings)
+        http = create_http_client(settings.ai)
+        services = _services(settings, http)
         app.state.services = services
         # Everything built so far (schema, metadata, modules) lives as long as the process.
         # Frozen, the cyclic collector stops re-scanning it on every full pass: those passes
@@ -92,7 +95,7 @@ def create_app(settings: Settings) -> Starlette:
             cancelled = await services.turns.cancel_all()
             if cancelled:
                 log.warning("shutdown: %d chat turn(s) cancelled, partial replies saved", cancelled)
-            await services.http.aclose()
+            await http.aclose()
             await services.engine.dispose()
             mark_this_worker_dead()
 

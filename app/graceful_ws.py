@@ -16,7 +16,7 @@ import logging
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from schema.connections import ConnectionActivity, activity_of
+from app.connections import ConnectionActivity, activity_of
 
 GRACEFUL_WEBSOCKETS = "app.graceful_ws:GracefulWebSockets"
 

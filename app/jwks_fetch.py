@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from resolvers.jwks import Fetch, JwksUnavailable
+from resolvers.auth.jwks import Fetch, JwksUnavailable
 
 
 def jwks_fetcher(http: httpx.AsyncClient, url: str) -> Fetch:

@@ -9,8 +9,8 @@ from collections.abc import AsyncGenerator
 from gateway.errors import CompletionFailed, InvalidRequest
 from gateway.events import Completion, Event
 from gateway.openai_format import ParsedChatRequest, parse_chat_request
-from resolvers import message_limits
-from resolvers.chat import resolve_model
+from resolvers.chat import message_limits
+from resolvers.chat.turn import resolve_model
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInput, UpstreamError
 
@@ -25,7 +25,7 @@ async def admit(ctx: RequestContext, body: object) -> ParsedChatRequest:
         raise BadUserInput(str(exc)) from None
     resolve_model(ctx, parsed.request.model)
     async with ctx.db() as conn:
-        await message_limits.admit(conn, ctx.services.settings.chat.max_messages_per_hour)
+        await message_limits.admit(conn, ctx.services.chat.max_messages_per_hour)
     # Providers see which of our users asked, for their abuse tracking.
     request = dataclasses.replace(parsed.request, user=str(user_id))
     return dataclasses.replace(parsed, request=request)
@@ -33,7 +33,7 @@ async def admit(ctx: RequestContext, body: object) -> ParsedChatRequest:
 
 def model_name(ctx: RequestContext, parsed: ParsedChatRequest) -> str:
     """The model the response names: what the client asked for, else the default alias."""
-    return parsed.request.model or ctx.services.settings.ai.default_alias
+    return parsed.request.model or resolve_model(ctx, None).alias or ""
 
 
 def stream(ctx: RequestContext, parsed: ParsedChatRequest) -> AsyncGenerator[Event, None]:

@@ -16,28 +16,28 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.session import rls_transaction
+from resolvers.auth.tokens import TokenVerifier, bearer_token
+from resolvers.chat.registry import TurnRegistry
 from resolvers.errors import AppError, Unauthenticated
-from resolvers.tokens import TokenVerifier, bearer_token
-from resolvers.turns import TurnRegistry
 
 if TYPE_CHECKING:
-    import httpx
-
-    from app.settings import Settings
     from gateway.router import Gateway
-    from resolvers.passwords import Passwords
+    from resolvers.auth.passwords import Passwords
+    from resolvers.auth.settings import AuthSettings
+    from resolvers.chat.settings import ChatSettings
 
 
 @dataclass
 class Services:
-    """Created once in the app's lifespan."""
+    """The resolvers' collaborators and their own settings sections, created once in the
+    app's lifespan."""
 
-    settings: Settings
     engine: AsyncEngine
     tokens: TokenVerifier
-    http: httpx.AsyncClient
     gateway: Gateway
     passwords: Passwords
+    auth: AuthSettings
+    chat: ChatSettings
 
     # Chat turns in flight: graceful shutdown waits for them, then cancels the rest.
     turns: TurnRegistry = field(default_factory=TurnRegistry)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from db.users import UserRow
-from resolvers import auth
-from resolvers.auth import TOKEN_TYPE, IssuedSession
+from resolvers.auth import accounts as auth
+from resolvers.auth.accounts import TOKEN_TYPE, IssuedSession
 from schema.context import Info
 from schema.types import User
 

@@ -10,8 +10,8 @@ from uuid import UUID
 import strawberry
 
 from gateway.events import UsageEvent
-from resolvers import chat
-from resolvers.chat_events import (
+from resolvers.chat import turn as chat
+from resolvers.chat.events import (
     TurnCompleted,
     TurnDelta,
     TurnEvent,

@@ -16,8 +16,6 @@ from graphql import GraphQLError
 from prometheus_client import Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
 
-from schema.connections import CURRENT
-
 log = logging.getLogger("reactor.graphql.operation")
 
 MAX_OPERATION_NAMES = 200
@@ -39,11 +37,6 @@ GRAPHQL_DURATION = Histogram(
     "Queries and mutations from parse to result; subscriptions from start to end.",
     ["type"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-)
-WEBSOCKET_CONNECTIONS = Gauge(
-    "reactor_websocket_connections",
-    "GraphQL WebSocket connections open now.",
-    multiprocess_mode="livesum",
 )
 ACTIVE_SUBSCRIPTIONS = Gauge(
     "reactor_graphql_active_subscriptions",
@@ -69,8 +62,8 @@ def _error_code(error: GraphQLError) -> str:
 
 
 class OperationMetrics(SchemaExtension):
-    """Counts each operation and its errors; keeps the WebSocket's activity and the
-    active-subscription gauge up to date while a subscription streams."""
+    """Counts each operation and its errors; keeps the active-subscription gauge up to date
+    while a subscription streams."""
 
     def _name_and_type(self) -> tuple[str | None, str]:
         context = self.execution_context
@@ -83,15 +76,10 @@ class OperationMetrics(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
-        connection = CURRENT.get()
-        if connection is not None:
-            connection.started()
         self._subscribed = False
         try:
             yield
         finally:
-            if connection is not None:
-                connection.ended()
             if self._subscribed:
                 ACTIVE_SUBSCRIPTIONS.dec()
             self._record(time.perf_counter() - started)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 from graphql import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
-from app.settings import ServerSettings
 from schema.auth import AuthMutation, AuthQuery
 from schema.chat import ChatMutation, Subscription
 from schema.errors import classify
-from schema.limits import limit_extensions
+from schema.limits import GraphQLLimits, limit_extensions
 from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.query import Query
@@ -30,7 +30,11 @@ class ReactorSchema(Schema):
             classify(error, execution_context)
 
 
-def build_schema(server: ServerSettings) -> ReactorSchema:
+def build_schema(
+    limits: GraphQLLimits, transport_extensions: Sequence[type[SchemaExtension]] = ()
+) -> ReactorSchema:
+    """`transport_extensions`: what the serving transport adds to every operation (the app's
+    connection tracking); the schema itself knows no transport."""
     return ReactorSchema(
         query=merge_types("Query", (Query, AuthQuery)),
         mutation=merge_types("Mutation", (Mutation, AuthMutation, ChatMutation)),
@@ -41,12 +45,13 @@ def build_schema(server: ServerSettings) -> ReactorSchema:
             partial(ParserCache, maxsize=256),
             partial(ValidationCache, maxsize=256),
             OperationMetrics,
-            *limit_extensions(server),
+            *transport_extensions,
+            *limit_extensions(limits),
         ],
         # Text deltas are rendered from one execution per subscription (schema/streaming.py).
         execution_context_class=StreamingExecutor,
         config=StrawberryConfig(
             disable_field_suggestions=True,
-            batching_config={"max_operations": server.max_batch_operations},
+            batching_config={"max_operations": limits.max_batch_operations},
         ),
     )

@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse, Response
 
 from app.endpoints.request_context import request_context
 from app.endpoints.streaming import SSE_HEADERS, EventStreamResponse
-from resolvers import chat
-from resolvers.chat_events import TurnDelta, TurnEvent
+from resolvers.chat import turn as chat
+from resolvers.chat.events import TurnDelta, TurnEvent
 from resolvers.errors import AppError, RateLimited
 
 DONE = b"data: [DONE]\n\n"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.settings import ConfigError, load_settings
-from resolvers.passwords import Passwords
+from resolvers.auth.passwords import Passwords
 
 
 def _load(tmp_path: Path, **auth: Any) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.settings import Settings
-from resolvers.passwords import Passwords
+from resolvers.auth.passwords import Passwords
 from tests.auth.flows import ME, PASSWORD, new_email, refused, sign_in, sign_up
 from tests.support.graphql import gql
 

@@ -19,7 +19,8 @@ from tests.support.graphql import gql
 # A worker's share: three operations, one WebSocket still open when it exits or dies.
 WORKER = """
 import os, sys
-from schema.metrics import GRAPHQL_REQUESTS, WEBSOCKET_CONNECTIONS
+from app.connections import WEBSOCKET_CONNECTIONS
+from schema.metrics import GRAPHQL_REQUESTS
 for _ in range(3):
     GRAPHQL_REQUESTS.labels("MpProbe", "query").inc()
 WEBSOCKET_CONNECTIONS.inc()

@@ -27,8 +27,8 @@ from starlette.routing import Route
 from app.asgi import create_app
 from app.jwks_fetch import jwks_fetcher
 from app.settings import Settings, load_settings
-from resolvers.jwks import KeySet
-from resolvers.tokens import EXTERNAL_SUBJECTS
+from resolvers.auth.jwks import KeySet
+from resolvers.auth.tokens import EXTERNAL_SUBJECTS
 from tests.support.graphql import AUDIENCE, ISSUER, SECRET, codes, gql, mint_token
 from tests.support.server import ServerThread
 

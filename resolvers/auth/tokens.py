@@ -17,9 +17,9 @@ from typing import Any
 
 import jwt
 
+from resolvers.auth.jwks import ALGORITHMS as EXTERNAL_ALGORITHMS
+from resolvers.auth.jwks import KeySet
 from resolvers.errors import Unauthenticated
-from resolvers.jwks import ALGORITHMS as EXTERNAL_ALGORITHMS
-from resolvers.jwks import KeySet
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "sub", "aud", "iss")

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from gateway.request import ToolSpec
+from resolvers.chat.tools import search_products
 from resolvers.context import RequestContext
 from resolvers.errors import AppError
-from resolvers.tools import search_products
 
 log = logging.getLogger("reactor.chat")
 

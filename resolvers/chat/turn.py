@@ -24,8 +24,8 @@ from gateway.errors import UnknownModel
 from gateway.events import ErrorEvent, Finished, Started, TextDelta, ToolCallEvent, UsageEvent
 from gateway.request import ChatRequest, Message, ToolCall
 from gateway.router import Route
-from resolvers import message_limits, tools
-from resolvers.chat_events import (
+from resolvers.chat import message_limits, tools
+from resolvers.chat.events import (
     TurnCompleted,
     TurnDelta,
     TurnEvent,
@@ -33,7 +33,7 @@ from resolvers.chat_events import (
     TurnToolCall,
     TurnToolResult,
 )
-from resolvers.chat_history import to_messages, tool_calls_metadata
+from resolvers.chat.history import to_messages, tool_calls_metadata
 from resolvers.context import RequestContext
 from resolvers.errors import AppError, BadUserInput, NotFound, UpstreamError
 from resolvers.metrics import (
@@ -69,7 +69,7 @@ async def _open_turn(
     """One short transaction, one statement after the identity: the conversation checked, the
     message admitted under the hourly limit and saved, the history the model will see read
     (the new message is its newest entry). Returned with its commit still running."""
-    chat = ctx.services.settings.chat
+    chat = ctx.services.chat
     transaction = AsyncExitStack()
     with message_limits.enforced(chat.max_messages_per_hour):
         try:
@@ -207,7 +207,7 @@ async def run_turn(
     """The turn's events; raises AppError subclasses (UNAUTHENTICATED, BAD_USER_INPUT,
     NOT_FOUND, RATE_LIMITED before anything streams; UPSTREAM_ERROR after)."""
     services = ctx.services
-    chat = services.settings.chat
+    chat = services.chat
     try:
         user_id = ctx.user_id()
         text = clean_message(message, chat.max_message_chars)

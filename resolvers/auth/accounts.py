@@ -21,10 +21,10 @@ from db import auth_sessions, users
 from db.auth_sessions import Refusal
 from db.session import service_transaction
 from db.users import UserRow
-from resolvers import sign_in_limits
+from resolvers.auth import sign_in_limits
+from resolvers.auth.passwords import MAX_LENGTH, check_length
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInput, Conflict, Unauthenticated
-from resolvers.passwords import MAX_LENGTH, check_length
 
 log = logging.getLogger("reactor.auth")
 
@@ -82,7 +82,7 @@ def _issued(
 
 async def _start(ctx: RequestContext, conn: AsyncConnection, user: UserRow) -> IssuedSession:
     refresh_token = _new_refresh_token()
-    ttl = timedelta(seconds=ctx.services.settings.auth.refresh_token_ttl)
+    ttl = timedelta(seconds=ctx.services.auth.refresh_token_ttl)
     session_id = await auth_sessions.start(conn, user.id, _digest(refresh_token), ttl)
     return _issued(ctx, user, session_id, refresh_token)
 
@@ -131,7 +131,7 @@ async def refresh(ctx: RequestContext, refresh_token: str) -> IssuedSession:
     if not refresh_token or len(refresh_token) > MAX_LENGTH:
         raise Unauthenticated(BAD_REFRESH)
     new_token = _new_refresh_token()
-    auth = ctx.services.settings.auth
+    auth = ctx.services.auth
     ttl = timedelta(seconds=auth.refresh_token_ttl)
     grace = timedelta(seconds=auth.refresh_reuse_grace_seconds)
     async with service_transaction(ctx.services.engine) as conn:

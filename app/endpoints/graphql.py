@@ -18,13 +18,12 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
+from app.connections import CURRENT, SCOPE_KEY, WEBSOCKET_CONNECTIONS, ConnectionActivity
+from app.endpoints.graphql_ws import LegacyWSHandler, TransportWSHandler
 from app.endpoints.request_context import connection_context, request_context
 from app.settings import ServerSettings
 from resolvers.context import RequestContext
-from schema.connections import CURRENT, SCOPE_KEY, ConnectionActivity
-from schema.metrics import WEBSOCKET_CONNECTIONS
 from schema.schema import ReactorSchema
-from schema.ws_protocols import LegacyWSHandler, TransportWSHandler
 
 
 def _header_from(params: Any) -> str | None:

@@ -40,7 +40,7 @@ class Attempt:
 
 @asynccontextmanager
 async def attempt(ctx: RequestContext, email: str) -> AsyncIterator[Attempt]:
-    auth = ctx.services.settings.auth
+    auth = ctx.services.auth
     window = timedelta(seconds=auth.sign_in_window)
     keys = _keys(email, ctx.client_ip)
     engine = ctx.services.engine

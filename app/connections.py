@@ -1,17 +1,27 @@
 """What a GraphQL WebSocket has in flight, so a shutting-down server can wait for it.
 
 The view opens a `ConnectionActivity` per WebSocket, keeps it in the connection's ASGI scope
-state (where the server's WebSocket protocol finds it) and in a context variable (where the
-operation metrics extension, running in the connection's tasks, finds it).
+state (where the server's WebSocket protocol finds it) and in a context variable (where
+`ConnectionOperations`, a schema extension running in the connection's tasks, finds it).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
+from prometheus_client import Gauge
+from strawberry.extensions import SchemaExtension
+
 SCOPE_KEY = "reactor.connection_activity"
+
+WEBSOCKET_CONNECTIONS = Gauge(
+    "reactor_websocket_connections",
+    "GraphQL WebSocket connections open now.",
+    multiprocess_mode="livesum",
+)
 
 
 class ConnectionActivity:
@@ -44,3 +54,18 @@ def activity_of(scope: dict[str, Any] | None) -> ConnectionActivity | None:
     state = (scope or {}).get("state") or {}
     found = state.get(SCOPE_KEY)
     return found if isinstance(found, ConnectionActivity) else None
+
+
+class ConnectionOperations(SchemaExtension):
+    """Counts an operation on its WebSocket's activity while it runs (a subscription: while it
+    streams); nothing over plain HTTP."""
+
+    def on_operation(self) -> Iterator[None]:
+        connection = CURRENT.get()
+        if connection is not None:
+            connection.started()
+        try:
+            yield
+        finally:
+            if connection is not None:
+                connection.ended()
