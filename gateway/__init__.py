@@ -1,6 +1,7 @@
 """The LLM gateway: model aliases routed to OpenRouter, OpenAI-compatible endpoints, Bedrock
 and the offline `local` provider. Knows nothing of GraphQL or the database."""
 
+from gateway.attempt import Target
 from gateway.config import AISettings, ProviderSettings
 from gateway.errors import CompletionFailed, GatewayError, InvalidRequest, UnknownModel
 from gateway.events import (
@@ -15,7 +16,7 @@ from gateway.events import (
 )
 from gateway.providers import create_http_client
 from gateway.request import ChatRequest, Message, ToolCall, ToolSpec
-from gateway.router import AliasInfo, Gateway, Route, Target
+from gateway.router import AliasInfo, Gateway, Route
 
 __all__ = [
     "AISettings",
