@@ -131,14 +131,15 @@ class Gateway:
                 cooling.append((until, n, target))
         return ready or [min(cooling)[2]]
 
-    async def complete(self, request: ChatRequest) -> Completion:
-        """The whole reply; raises `CompletionFailed` when the stream ends in an error."""
+    async def complete(self, request: ChatRequest, route: Route | None = None) -> Completion:
+        """The whole reply; raises `CompletionFailed` when the stream ends in an error. A
+        `route` from `resolve` is used as is, instead of resolving `request.model`."""
         target = ""
         text: list[str] = []
         calls: list[ToolCallEvent] = []
         usage: UsageEvent | None = None
         reason = "stop"
-        async for event in self.stream(request):
+        async for event in self.stream(request, route):
             if isinstance(event, TextDelta):
                 text.append(event.text)
             elif isinstance(event, ToolCallEvent):
@@ -153,10 +154,14 @@ class Gateway:
                 raise CompletionFailed(event.message, event.kind, event.target)
         return Completion(target, "".join(text), calls, usage, reason)
 
-    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
+    async def stream(
+        self, request: ChatRequest, route: Route | None = None
+    ) -> AsyncGenerator[Event, None]:
         """Started, then the served target's events; or an ErrorEvent when all targets fail
-        before their first token, or when the served one fails after it."""
-        route = self.resolve(request.model)
+        before their first token, or when the served one fails after it. A `route` from
+        `resolve` is used as is, instead of resolving `request.model`."""
+        if route is None:
+            route = self.resolve(request.model)
         turn = Turn(request, self._settings, self._cooldowns)
         error = ProviderError(UNAVAILABLE, "no target tried")
         failed: Target | None = None

@@ -240,7 +240,7 @@ async def run_turn(
             calls: list[ToolCallEvent] = []
             finish = "stop"
             error: ErrorEvent | None = None
-            async with aclosing(services.gateway.stream(request)) as stream:
+            async with aclosing(services.gateway.stream(request, route)) as stream:
                 async for event in stream:
                     if type(event) is TextDelta:
                         if reply.first_delta is None:
