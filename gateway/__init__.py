@@ -3,7 +3,7 @@ and the offline `local` provider. Knows nothing of GraphQL or the database."""
 
 from gateway.attempt import Target
 from gateway.config import AISettings, ProviderSettings
-from gateway.errors import CompletionFailed, GatewayError, InvalidRequest, UnknownModel
+from gateway.errors import CompletionFailed, GatewayError, UnknownModel
 from gateway.events import (
     Completion,
     ErrorEvent,
@@ -29,7 +29,6 @@ __all__ = [
     "Finished",
     "Gateway",
     "GatewayError",
-    "InvalidRequest",
     "Message",
     "ProviderSettings",
     "Route",

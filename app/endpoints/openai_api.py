@@ -9,16 +9,16 @@ import json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.endpoints.request_context import request_context
-from app.endpoints.streaming import SSE_HEADERS, EventStreamResponse
-from gateway.errors import InvalidRequest
-from gateway.openai_format import (
+from app.endpoints.openai_format import (
+    InvalidRequest,
     completion_body,
     error_body,
     models_body,
     parse_chat_request,
     sse_stream,
 )
+from app.endpoints.request_context import request_context
+from app.endpoints.streaming import SSE_HEADERS, EventStreamResponse
 from resolvers import completions
 from resolvers.errors import AppError, BadUserInput, RateLimited, UpstreamError
 from resolvers.models import aliases
