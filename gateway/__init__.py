@@ -1,5 +1,6 @@
 """The LLM gateway: model aliases routed to OpenRouter, OpenAI-compatible endpoints, Bedrock
-and the offline `local` provider. Knows nothing of GraphQL or the database."""
+and the offline `local` provider. Knows nothing of GraphQL, of our own HTTP surfaces or of
+the database."""
 
 from gateway.attempt import Target
 from gateway.config import AISettings, ProviderSettings
