@@ -194,9 +194,10 @@ class Gateway:
         yield ErrorEvent(message, error.kind, failed.name if failed else None)
 
     async def _start(self, turn: Turn, target: Target) -> tuple[Event, AsyncGenerator[Event, None]]:
-        """The first attempt at `target` to get its first event, as its `Started` and the rest
-        of its events, once retried as `retry_delay` allows; else raises the last attempt's
-        `ProviderError`."""
+        """The first attempt at `target` to get its first event: that attempt's `Started`,
+        and the attempt, to relay the rest of its events. Retried as `retry_delay` allows;
+        else raises the last attempt's `ProviderError`. Handing back the started attempt,
+        rather than relaying it here, keeps this loop out of the path of every event."""
         provider = self._providers[target.provider]
         limits = self._limits[target.provider]
         number = 0
@@ -218,7 +219,8 @@ class Gateway:
         log.info("alias %s: falling back from %s to %s", alias, failed.name, target.name)
 
     def _count_failure(self, target: Target, error: ProviderError) -> None:
-        """A target that failed a turn; INVALID_REQUEST is the request's fault, not its."""
+        """A turn the target failed counts towards its cooldown, unless the request was at
+        fault (INVALID_REQUEST)."""
         if error.kind != INVALID_REQUEST and self._cooldowns.failed(target.name):
             log.warning(
                 "%s failed %d turns in a row: cooling down for %ss",
