@@ -1,8 +1,10 @@
 """The LLM gateway: model aliases routed to OpenRouter, OpenAI-compatible endpoints, Bedrock
-and the offline `local` provider. Knows nothing of GraphQL or the database."""
+and the offline `local` provider. Knows nothing of GraphQL, of our own HTTP surfaces or of
+the database."""
 
+from gateway.attempt import Target
 from gateway.config import AISettings, ProviderSettings
-from gateway.errors import CompletionFailed, GatewayError, InvalidRequest, UnknownModel
+from gateway.errors import CompletionFailed, GatewayError, UnknownModel
 from gateway.events import (
     Completion,
     ErrorEvent,
@@ -15,7 +17,7 @@ from gateway.events import (
 )
 from gateway.providers import create_http_client
 from gateway.request import ChatRequest, Message, ToolCall, ToolSpec
-from gateway.router import AliasInfo, Gateway, Route, Target
+from gateway.router import AliasInfo, Gateway, Route
 
 __all__ = [
     "AISettings",
@@ -28,7 +30,6 @@ __all__ = [
     "Finished",
     "Gateway",
     "GatewayError",
-    "InvalidRequest",
     "Message",
     "ProviderSettings",
     "Route",

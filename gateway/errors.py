@@ -11,10 +11,6 @@ class UnknownModel(GatewayError):
     """The model is neither a configured alias nor a usable `provider/model` target."""
 
 
-class InvalidRequest(GatewayError):
-    """A request body does not follow the Chat Completions format; the message says why."""
-
-
 class CompletionFailed(GatewayError):
     """`Gateway.complete` could not produce a reply; the message is safe to show a user."""
 

@@ -2,8 +2,9 @@
 
 Rules, applied to the last message:
 - a tool result (role "tool"): replies "Tool result: <its content>";
-- a user message `/search X` or `... search [products] for X`, when a tool named
-  `search_products` is offered: calls it with `{"query": "X"}`;
+- a user message `/search X` or `... search [products] for X`, when an offered tool takes
+  a `query` argument (a `query` property in its JSON Schema `parameters`): calls the first
+  such tool, in the request's order, with `{"query": "X"}`;
 - otherwise: replies "Echo: <the message>".
 The reply streams word by word, `local_delay_ms` apart; usage counts words.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping, Sequence
 
 from gateway.events import (
     LENGTH,
@@ -25,9 +26,8 @@ from gateway.events import (
     ToolCallEvent,
     UsageEvent,
 )
-from gateway.request import ChatRequest
+from gateway.request import ChatRequest, ToolSpec
 
-SEARCH_TOOL = "search_products"
 _SEARCH = re.compile(r"(?:^\s*/search\s+|\bsearch\s+(?:products\s+)?for\s+)(.+)", re.I | re.S)
 _WORDS = re.compile(r"\s*\S+")
 
@@ -44,6 +44,15 @@ def search_query(text: str) -> str | None:
     return match.group(1).strip().rstrip("?.!").strip() or None
 
 
+def _query_tool(tools: Sequence[ToolSpec]) -> str | None:
+    """The name of the first tool that takes a `query` argument, if any."""
+    for tool in tools:
+        properties = tool.parameters.get("properties")
+        if isinstance(properties, Mapping) and "query" in properties:
+            return tool.name
+    return None
+
+
 class LocalProvider:
     def __init__(self, delay_ms: int) -> None:
         self.name = "local"
@@ -57,11 +66,12 @@ class LocalProvider:
             reply = f"Tool result: {content}"
         else:
             query = search_query(content) if last is not None and last.role == "user" else None
-            if query is not None and any(t.name == SEARCH_TOOL for t in request.tools):
+            tool = _query_tool(request.tools) if query is not None else None
+            if tool is not None:
                 yield ToolCallEvent(
                     index=0,
                     id=f"call_local_{len(request.messages)}",
-                    name=SEARCH_TOOL,
+                    name=tool,
                     arguments_json=json.dumps({"query": query}),
                 )
                 yield UsageEvent(prompt_tokens, 1, prompt_tokens + 1)

@@ -7,6 +7,9 @@ import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
+from gateway.config import AISettings
+from gateway.errors import ProviderError
+
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds to wait from `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
@@ -44,4 +47,22 @@ def backoff_delay(
     delay = ceiling / 2 + rand() * ceiling / 2
     if retry_after is not None:
         delay = max(delay, retry_after)
+    return delay
+
+
+def retry_delay(
+    error: ProviderError, attempt: int, settings: AISettings, now: float, end: float
+) -> float | None:
+    """The wait before trying the same target again after its attempt number `attempt`
+    (from 0) failed before its first event, or None to move on: the error is not retryable,
+    the retries are spent, the server asks to wait longer than `max_retry_after`, or the
+    wait would reach the turn's total deadline `end`."""
+    delay = backoff_delay(attempt, settings.backoff_base, settings.backoff_max, error.retry_after)
+    if (
+        not error.retryable
+        or attempt >= settings.max_retries
+        or (error.retry_after or 0) > settings.max_retry_after
+        or now + delay >= end
+    ):
+        return None
     return delay

@@ -5,19 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import httpx
 
 from gateway import metrics
+from gateway.attempt import OutOfTime, Target, Turn, attempt
 from gateway.config import LOCAL_TARGET, AISettings
 from gateway.cooldown import Cooldowns
-from gateway.deadline import Deadline
 from gateway.errors import (
     INVALID_REQUEST,
     RATE_LIMITED,
     TIMEOUT,
-    TRUNCATED,
     UNAVAILABLE,
     CompletionFailed,
     ProviderError,
@@ -35,7 +35,7 @@ from gateway.events import (
 )
 from gateway.providers import Provider, build_limits, build_providers
 from gateway.request import ChatRequest
-from gateway.retry import backoff_delay
+from gateway.retry import retry_delay
 
 log = logging.getLogger("reactor.gateway")
 
@@ -45,7 +45,6 @@ _USER_MESSAGES = {
     INVALID_REQUEST: "The model could not accept this request; it may be too long.",
 }
 _UNAVAILABLE_MESSAGE = "The model is unavailable right now. Please try again later."
-_INTERRUPTED_MESSAGE = "The reply was interrupted. Please try again."
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +52,6 @@ class AliasInfo:
     name: str
     targets: tuple[str, ...]
     is_default: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    provider: str
-    model: str
-    # `provider/model`
-    name: str
-    # The metrics label: bounded even when callers name raw targets.
-    label: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +131,15 @@ class Gateway:
                 cooling.append((until, n, target))
         return ready or [min(cooling)[2]]
 
-    async def complete(self, request: ChatRequest) -> Completion:
-        """The whole reply; raises `CompletionFailed` when the stream ends in an error."""
+    async def complete(self, request: ChatRequest, route: Route | None = None) -> Completion:
+        """The whole reply; raises `CompletionFailed` when the stream ends in an error. A
+        `route` from `resolve` is used as is, instead of resolving `request.model`."""
         target = ""
         text: list[str] = []
         calls: list[ToolCallEvent] = []
         usage: UsageEvent | None = None
         reason = "stop"
-        async for event in self.stream(request):
+        async for event in self.stream(request, route):
             if isinstance(event, TextDelta):
                 text.append(event.text)
             elif isinstance(event, ToolCallEvent):
@@ -164,124 +154,77 @@ class Gateway:
                 raise CompletionFailed(event.message, event.kind, event.target)
         return Completion(target, "".join(text), calls, usage, reason)
 
-    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
+    async def stream(
+        self, request: ChatRequest, route: Route | None = None
+    ) -> AsyncGenerator[Event, None]:
         """Started, then the served target's events; or an ErrorEvent when all targets fail
-        before their first token, or when the served one fails after it."""
-        route = self.resolve(request.model)
-        settings = self._settings
-        loop = asyncio.get_running_loop()
-        begin = loop.time()
-        end = begin + settings.total_timeout
-        deadline = Deadline(loop)
+        before their first token, or when the served one fails after it. A `route` from
+        `resolve` is used as is, instead of resolving `request.model`."""
+        if route is None:
+            route = self.resolve(request.model)
+        turn = Turn(request, self._settings, self._cooldowns)
         error = ProviderError(UNAVAILABLE, "no target tried")
         failed: Target | None = None
         order = self._order(route.targets)
         try:
             for position, target in enumerate(order):
                 if failed is not None and route.alias is not None:
-                    metrics.FALLBACKS.labels(route.alias).inc()
-                    log.info(
-                        "alias %s: falling back from %s to %s",
-                        route.alias,
-                        failed.name,
-                        target.name,
-                    )
-                provider = self._providers[target.provider]
-                limits = self._limits[target.provider]
-                if position + 1 < len(order) and not limits.has_capacity():
+                    self._count_fallback(route.alias, failed, target)
+                if position + 1 < len(order) and not self._limits[target.provider].has_capacity():
                     # Another target is better than queueing for this one.
                     metrics.PROVIDER_REQUESTS.labels(target.label, "skipped").inc()
                     error, failed = ProviderError(RATE_LIMITED, "local limit reached"), target
                     continue
-                attempt = 0
-                while True:
-                    start = loop.time()
-                    if start >= end:
-                        raise ProviderError(TIMEOUT, "total timeout")
-                    deadline.set(min(start + settings.first_token_timeout, end))
-                    if limits.limited:
-                        try:
-                            await asyncio.wait_for(limits.acquire(), end - start)
-                        except TimeoutError:
-                            raise ProviderError(TIMEOUT, "waiting for a provider slot") from None
-                    events = provider.stream(target.model, request)
-                    committed = False
-                    outcome = "cancelled"
-                    try:
-                        first = await deadline.next(events)
-                        # Committed: from here on nothing is retried or sent twice.
-                        committed = True
-                        metrics.TIME_TO_FIRST_TOKEN.labels(target.label).observe(
-                            loop.time() - start
-                        )
-                        self._cooldowns.succeeded(target.name)
-                        deadline.set(end)
-                        yield Started(target.name)
-                        event: Event = first
-                        while True:
-                            if type(event) is UsageEvent:
-                                self._count_tokens(target, event)
-                            yield event
-                            try:
-                                event = await deadline.next(events)
-                            except StopAsyncIteration:
-                                break
-                        outcome = "ok"
-                        return
-                    except StopAsyncIteration:
-                        outcome = "error"
-                        error = ProviderError(TRUNCATED, "empty stream", retryable=True)
-                    except TimeoutError:
-                        outcome = "interrupted" if committed else "error"
-                        error = ProviderError(TIMEOUT, "deadline passed")
-                    except ProviderError as exc:
-                        outcome = "interrupted" if committed else "error"
-                        error = exc
-                    finally:
-                        await events.aclose()
-                        limits.release()
-                        metrics.PROVIDER_REQUESTS.labels(target.label, outcome).inc()
-                        if committed:
-                            metrics.STREAM_DURATION.labels(target.label).observe(
-                                loop.time() - begin
-                            )
-                    self._record_error(target, error, attempt)
-                    if committed:
-                        yield ErrorEvent(_INTERRUPTED_MESSAGE, error.kind, target.name)
-                        return
-                    delay = backoff_delay(
-                        attempt, settings.backoff_base, settings.backoff_max, error.retry_after
-                    )
-                    if (
-                        not error.retryable
-                        or attempt >= settings.max_retries
-                        or (error.retry_after or 0) > settings.max_retry_after
-                        or loop.time() + delay >= end
-                    ):
-                        break
-                    attempt += 1
-                    metrics.RETRIES.labels(target.label).inc()
-                    log.info("retrying %s in %.2fs (attempt %d)", target.name, delay, attempt)
-                    await asyncio.sleep(delay)
-                failed = target
-                if error.kind != INVALID_REQUEST and self._cooldowns.failed(target.name):
-                    log.warning(
-                        "%s failed %d turns in a row: cooling down for %ss",
-                        target.name,
-                        settings.cooldown_failures,
-                        settings.cooldown_seconds,
-                    )
-        except ProviderError as exc:
-            error = exc
+                try:
+                    started, events = await self._start(turn, target)
+                except ProviderError as exc:
+                    error, failed = exc, target
+                    self._count_failure(target, error)
+                    continue
+                async with aclosing(events):
+                    yield started
+                    async for event in events:
+                        yield event
+                return
+        except OutOfTime as exc:
+            error = ProviderError(TIMEOUT, str(exc))
         finally:
-            deadline.clear()
+            turn.deadline.clear()
         message = _USER_MESSAGES.get(error.kind, _UNAVAILABLE_MESSAGE)
         yield ErrorEvent(message, error.kind, failed.name if failed else None)
 
-    def _record_error(self, target: Target, error: ProviderError, attempt: int) -> None:
-        metrics.PROVIDER_ERRORS.labels(target.provider, error.kind).inc()
-        log.warning("%s attempt %d failed: %s (%s)", target.name, attempt + 1, error.kind, error)
+    async def _start(self, turn: Turn, target: Target) -> tuple[Event, AsyncGenerator[Event, None]]:
+        """The first attempt at `target` to get its first event: that attempt's `Started`,
+        and the attempt, to relay the rest of its events. Retried as `retry_delay` allows;
+        else raises the last attempt's `ProviderError`. Handing back the started attempt,
+        rather than relaying it here, keeps this loop out of the path of every event."""
+        provider = self._providers[target.provider]
+        limits = self._limits[target.provider]
+        number = 0
+        while True:
+            events = attempt(turn, target, provider, limits, number)
+            try:
+                return await anext(events), events
+            except ProviderError as error:
+                delay = retry_delay(error, number, self._settings, turn.loop.time(), turn.end)
+                if delay is None:
+                    raise
+            number += 1
+            metrics.RETRIES.labels(target.label).inc()
+            log.info("retrying %s in %.2fs (attempt %d)", target.name, delay, number)
+            await asyncio.sleep(delay)
 
-    def _count_tokens(self, target: Target, usage: UsageEvent) -> None:
-        metrics.TOKENS.labels(target.label, "in").inc(usage.prompt_tokens)
-        metrics.TOKENS.labels(target.label, "out").inc(usage.completion_tokens)
+    def _count_fallback(self, alias: str, failed: Target, target: Target) -> None:
+        metrics.FALLBACKS.labels(alias).inc()
+        log.info("alias %s: falling back from %s to %s", alias, failed.name, target.name)
+
+    def _count_failure(self, target: Target, error: ProviderError) -> None:
+        """A turn the target failed counts towards its cooldown, unless the request was at
+        fault (INVALID_REQUEST)."""
+        if error.kind != INVALID_REQUEST and self._cooldowns.failed(target.name):
+            log.warning(
+                "%s failed %d turns in a row: cooling down for %ss",
+                target.name,
+                self._settings.cooldown_failures,
+                self._settings.cooldown_seconds,
+            )

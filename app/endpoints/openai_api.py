@@ -1,5 +1,6 @@
 """/ai/v1/chat/completions and /ai/v1/models: the gateway in OpenAI's Chat Completions format,
-for the signed-in user (the access token is the API key), so OpenAI clients work unchanged."""
+for the signed-in user (the access token is the API key), so OpenAI clients work unchanged.
+Each request is parsed here, admitted and served by resolvers, and rendered here."""
 
 from __future__ import annotations
 
@@ -8,11 +9,19 @@ import json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app.endpoints.openai_format import (
+    InvalidRequest,
+    completion_body,
+    error_body,
+    models_body,
+    parse_chat_request,
+    sse_stream,
+)
 from app.endpoints.request_context import request_context
 from app.endpoints.streaming import SSE_HEADERS, EventStreamResponse
-from gateway.openai_format import completion_body, error_body, models_body, sse_stream
 from resolvers import completions
 from resolvers.errors import AppError, BadUserInput, RateLimited, UpstreamError
+from resolvers.models import aliases
 
 _TYPES = {
     401: ("authentication_error", "invalid_api_key"),
@@ -35,17 +44,21 @@ async def chat_completions(request: Request) -> Response:
     except ValueError:
         return JSONResponse(error_body("The body must be JSON."), status_code=400)
     try:
-        parsed = await completions.admit(ctx, body)
+        # A caller who is not signed in learns nothing about the body: 401 before 400.
+        ctx.user_id()
+        parsed = parse_chat_request(body)
+        admitted = await completions.admit(ctx, parsed.request)
+    except InvalidRequest as exc:
+        return JSONResponse(error_body(str(exc)), status_code=400)
     except AppError as exc:
         return _error(exc)
-    model = completions.model_name(ctx, parsed)
     if parsed.stream:
-        events = completions.stream(ctx, parsed)
+        events = completions.stream(ctx, admitted)
         return EventStreamResponse(
-            sse_stream(events, model, parsed.include_usage), headers=SSE_HEADERS
+            sse_stream(events, admitted.model_name, parsed.include_usage), headers=SSE_HEADERS
         )
     try:
-        completion = await completions.complete(ctx, parsed)
+        completion = await completions.complete(ctx, admitted)
     except UpstreamError as exc:
         body = error_body(exc.message, "upstream_error", exc.extensions.get("reason"))
         return JSONResponse(body, status_code=502)
@@ -58,4 +71,4 @@ async def models(request: Request) -> Response:
         ctx.user_id()
     except AppError as exc:
         return _error(exc)
-    return JSONResponse(models_body(ctx.services.gateway.aliases()))
+    return JSONResponse(models_body(aliases(ctx)))

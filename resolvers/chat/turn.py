@@ -120,12 +120,15 @@ class _Turn:
         self,
         ctx: RequestContext,
         model: str | None,
+        route: Route,
         user_id: UUID,
         opened: tuple[MessageRow, list[MessageRow], asyncio.Task[None]],
         reply: Reply,
     ) -> None:
         self.ctx = ctx
         self.model = model
+        # Resolved once, before the turn opened: every round is served from it.
+        self.route = route
         self.user_id = user_id
         self.user_row, history, self.committed = opened
         self.reply = reply
@@ -173,7 +176,7 @@ class _Turn:
             user=str(self.user_id),
         )
         reply = self.reply
-        async with aclosing(self.ctx.services.gateway.stream(request)) as stream:
+        async with aclosing(self.ctx.services.gateway.stream(request, self.route)) as stream:
             async for event in stream:
                 if type(event) is TextDelta:
                     reply.on_delta(event.text)
@@ -251,7 +254,8 @@ async def run_turn(
         CHAT_TURNS.labels(outcome="rejected").inc()
         log.info("chat turn refused: %s", exc.code)
         raise
-    turn = _Turn(ctx, model, user_id, opened, Reply(ctx, conversation_id, route.targets[0].name))
+    reply = Reply(ctx, conversation_id, route.targets[0].name)
+    turn = _Turn(ctx, model, route, user_id, opened, reply)
     CHAT_STREAMING_TURNS.inc()
     try:
         async for event in turn.events():

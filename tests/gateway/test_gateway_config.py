@@ -6,7 +6,7 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from gateway import AISettings, Gateway, UnknownModel
+from gateway import AISettings, ChatRequest, Gateway, Message, Started, UnknownModel
 from gateway.config import ProviderSettings
 
 
@@ -67,3 +67,14 @@ async def test_resolve_accepts_aliases_and_raw_targets_and_refuses_the_rest(
     for unknown in ("gpt-4o", "bedrock/x", "nobody/x", "local/other"):
         with pytest.raises(UnknownModel):
             gateway.resolve(unknown)
+
+
+async def test_a_resolved_route_is_used_as_is(http: httpx.AsyncClient) -> None:
+    gateway = Gateway(AISettings(local_delay_ms=0), http)
+    route = gateway.resolve("power")
+    # A model the gateway would refuse: the route given is not resolved again.
+    request = ChatRequest(messages=[Message("user", "hi")], model="gpt-4o")
+    events = [e async for e in gateway.stream(request, route)]
+    assert events[0] == Started("local/echo")
+    completion = await gateway.complete(request, route)
+    assert (completion.target, completion.text) == ("local/echo", "Echo: hi")

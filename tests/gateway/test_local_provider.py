@@ -20,7 +20,8 @@ from gateway import (
 )
 from gateway.local import search_query
 
-SEARCH = ToolSpec("search_products", "Search the catalogue", {"type": "object"})
+QUERY = {"type": "object", "properties": {"query": {"type": "string"}}}
+SEARCH = ToolSpec("search_products", "Search the catalogue", QUERY)
 
 
 def offline(http: httpx.AsyncClient) -> Gateway:
@@ -55,6 +56,29 @@ async def test_search_request_calls_the_search_tool(http: httpx.AsyncClient) -> 
         {"query": "desk lamps"},
     )
     assert events[-1] == Finished("tool_calls")
+
+
+async def test_search_calls_the_first_tool_taking_a_query_whatever_its_name(
+    http: httpx.AsyncClient,
+) -> None:
+    weather = ToolSpec("weather", "Today's weather", {"type": "object", "properties": {"city": {}}})
+    bare = ToolSpec("ping", "No parameters")
+    docs = ToolSpec("search_docs", "Search the manuals", QUERY)
+    request = ChatRequest(
+        messages=[Message("user", "/search warranty")],
+        tools=[weather, bare, docs, SEARCH],
+    )
+    events = await collect(offline(http).stream(request))
+    (call,) = [e for e in events if isinstance(e, ToolCallEvent)]
+    assert (call.name, json.loads(call.arguments_json)) == ("search_docs", {"query": "warranty"})
+
+
+async def test_search_with_no_tool_taking_a_query_is_echoed(http: httpx.AsyncClient) -> None:
+    weather = ToolSpec("weather", "Today's weather", {"type": "object", "properties": {"city": {}}})
+    request = ChatRequest(messages=[Message("user", "/search lamps")], tools=[weather])
+    events = await collect(offline(http).stream(request))
+    assert not any(isinstance(e, ToolCallEvent) for e in events)
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Echo: /search lamps"
 
 
 async def test_search_without_the_tool_offered_is_echoed(http: httpx.AsyncClient) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from email.utils import formatdate
 
+from gateway.config import AISettings
 from gateway.cooldown import Cooldowns
-from gateway.retry import backoff_delay, parse_retry_after
+from gateway.errors import INVALID_REQUEST, RATE_LIMITED, UNAVAILABLE, ProviderError
+from gateway.retry import backoff_delay, parse_retry_after, retry_delay
 
 
 def test_retry_after_in_seconds_milliseconds_and_http_date() -> None:
@@ -25,6 +27,21 @@ def test_backoff_grows_exponentially_up_to_the_cap_with_jitter() -> None:
 
 def test_backoff_never_comes_before_retry_after() -> None:
     assert backoff_delay(0, 0.5, 8.0, retry_after=3.0, rand=lambda: 1.0) == 3.0
+
+
+def test_retry_policy_gives_up_on_a_final_error_spent_retries_a_long_wait_or_no_time() -> None:
+    settings = AISettings(backoff_base=0.1, backoff_max=0.1, max_retries=2, max_retry_after=20)
+    busy = ProviderError(UNAVAILABLE, "HTTP 503", retryable=True)
+    delay = retry_delay(busy, 0, settings, now=0, end=300)
+    assert delay is not None
+    assert 0.05 <= delay <= 0.1
+    assert retry_delay(ProviderError(INVALID_REQUEST, "HTTP 400"), 0, settings, 0, 300) is None
+    assert retry_delay(busy, 2, settings, now=0, end=300) is None
+    slow = ProviderError(RATE_LIMITED, "HTTP 429", retryable=True, retry_after=60)
+    assert retry_delay(slow, 0, settings, now=0, end=300) is None
+    soon = ProviderError(RATE_LIMITED, "HTTP 429", retryable=True, retry_after=5)
+    assert retry_delay(soon, 0, settings, now=0, end=300) == 5
+    assert retry_delay(soon, 0, settings, now=296, end=300) is None
 
 
 def test_cooldown_starts_after_consecutive_failures_and_ends() -> None:

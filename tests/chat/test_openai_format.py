@@ -13,15 +13,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway import AISettings, ErrorEvent, Gateway, InvalidRequest, UnknownModel
-from gateway.openai_format import (
+from app.endpoints.openai_format import (
     ChunkEncoder,
+    InvalidRequest,
     completion_body,
     error_body,
     models_body,
     parse_chat_request,
     sse_stream,
 )
+from gateway import AISettings, ErrorEvent, Gateway, UnknownModel
 
 SEARCH_TOOL = {
     "type": "function",
@@ -58,6 +59,13 @@ def surface(gateway: Gateway) -> Starlette:
             Route("/v1/models", models),
         ]
     )
+
+
+@pytest_asyncio.fixture(scope="module")
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway's own HTTP client; the offline gateway never uses it."""
+    async with httpx.AsyncClient() as client:
+        yield client
 
 
 @pytest_asyncio.fixture

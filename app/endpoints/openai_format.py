@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.errors import InvalidRequest
 from gateway.events import (
     Completion,
     ErrorEvent,
@@ -26,6 +25,10 @@ from gateway.events import (
 )
 from gateway.request import ChatRequest, Message, ToolCall, ToolSpec
 from gateway.router import AliasInfo
+
+
+class InvalidRequest(ValueError):
+    """A request body does not follow the Chat Completions format; the message says why."""
 
 
 class _Function(BaseModel):
