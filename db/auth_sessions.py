@@ -11,49 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    FetchedValue,
-    ForeignKey,
-    Interval,
-    LargeBinary,
-    Table,
-    Text,
-    Uuid,
-    bindparam,
-    exists,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Interval, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.users import UserRow, metadata, users
-
-sessions = Table(
-    "sessions",
-    metadata,
-    Column("id", Uuid, primary_key=True, server_default=FetchedValue()),
-    Column("user_id", Uuid, ForeignKey(users.c.id), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True)),
-    Column("revoked_reason", Text),
-)
-
-refresh_tokens = Table(
-    "refresh_tokens",
-    metadata,
-    Column("id", BigInteger, primary_key=True, server_default=FetchedValue()),
-    Column("session_id", Uuid, ForeignKey(sessions.c.id), nullable=False),
-    Column("token_hash", LargeBinary, nullable=False),
-    Column("parent_id", BigInteger),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
-    Column("used_at", DateTime(timezone=True)),
-)
+from db.tables import refresh_tokens, sessions, users
+from db.users import UserRow
 
 
 class Refusal(enum.Enum):

@@ -6,31 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    FetchedValue,
-    MetaData,
-    RowMapping,
-    Table,
-    Text,
-    Uuid,
-    select,
-    update,
-)
+from sqlalchemy import RowMapping, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-metadata = MetaData(schema="auth")
-
-users = Table(
-    "users",
-    metadata,
-    Column("id", Uuid, primary_key=True, server_default=FetchedValue()),
-    Column("email", Text, nullable=False),
-    Column("password_hash", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
-)
+from db.tables import users
 
 
 @dataclass(frozen=True, slots=True)
