@@ -14,8 +14,8 @@ from uuid import UUID
 from sqlalchemy import Interval, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.records import UserRow
 from db.tables import refresh_tokens, sessions, users
-from db.users import UserRow
 
 
 class Refusal(enum.Enum):

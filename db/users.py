@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import RowMapping, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.records import Credentials, UserRow
 from db.tables import users
-
-
-@dataclass(frozen=True, slots=True)
-class UserRow:
-    id: UUID
-    email: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    user: UserRow
-    # Kept out of repr: a hash has no business in a log line or a traceback.
-    password_hash: str = field(repr=False)
-
 
 _PUBLIC = (users.c.id, users.c.email, users.c.created_at)
 

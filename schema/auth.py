@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from db.users import UserRow
+from db.records import UserRow
 from resolvers.auth import accounts as auth
 from resolvers.auth.accounts import TOKEN_TYPE, IssuedSession
 from schema.context import Info
