@@ -1,4 +1,5 @@
-"""Sessions and their rotating refresh tokens (auth.sessions, auth.refresh_tokens).
+"""Queries on sessions and their rotating refresh tokens (auth.sessions, auth.refresh_tokens),
+and what a refresh can come to (`Rotated`, or a `Refusal`).
 
 Only SHA-256 digests of refresh tokens are stored: a copy of the table lets no one refresh.
 Run inside `service_transaction`.

@@ -1,4 +1,4 @@
-"""The product catalogue: searched under the caller's RLS, loaded by the login role."""
+"""Queries on the product catalogue: searched under the caller's RLS, loaded by the login role."""
 
 from __future__ import annotations
 
