@@ -1,4 +1,5 @@
-"""Sessions and their rotating refresh tokens (auth.sessions, auth.refresh_tokens).
+"""Queries on sessions and their rotating refresh tokens (auth.sessions, auth.refresh_tokens),
+and what a refresh can come to (`Rotated`, or a `Refusal`).
 
 Only SHA-256 digests of refresh tokens are stored: a copy of the table lets no one refresh.
 Run inside `service_transaction`.
@@ -11,49 +12,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    FetchedValue,
-    ForeignKey,
-    Interval,
-    LargeBinary,
-    Table,
-    Text,
-    Uuid,
-    bindparam,
-    exists,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Interval, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.users import UserRow, metadata, users
-
-sessions = Table(
-    "sessions",
-    metadata,
-    Column("id", Uuid, primary_key=True, server_default=FetchedValue()),
-    Column("user_id", Uuid, ForeignKey(users.c.id), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True)),
-    Column("revoked_reason", Text),
-)
-
-refresh_tokens = Table(
-    "refresh_tokens",
-    metadata,
-    Column("id", BigInteger, primary_key=True, server_default=FetchedValue()),
-    Column("session_id", Uuid, ForeignKey(sessions.c.id), nullable=False),
-    Column("token_hash", LargeBinary, nullable=False),
-    Column("parent_id", BigInteger),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
-    Column("used_at", DateTime(timezone=True)),
-)
+from db.records import UserRow
+from db.tables import refresh_tokens, sessions, users
 
 
 class Refusal(enum.Enum):

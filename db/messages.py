@@ -74,7 +74,8 @@ async def newest(
     """For each conversation, up to last + 1 of its newest messages (before seq `before`),
     oldest first; the extra row only tells the caller there is an earlier page.
 
-    One statement for any number of conversations: the batch behind the messages DataLoader.
+    One statement for any number of conversations (db/loaders.py batches a DataLoader's keys
+    into such calls).
     """
     ranked = select(
         *_COLUMNS,

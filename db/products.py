@@ -1,31 +1,14 @@
-"""The product catalogue: searched under the caller's RLS, loaded by the login role."""
+"""Queries on the product catalogue: searched under the caller's RLS, loaded by the login role."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from decimal import Decimal
-from uuid import UUID
 
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.records import NewProduct, ProductRow
 from db.tables import products
-
-
-@dataclass(frozen=True, slots=True)
-class ProductRow:
-    id: UUID
-    name: str
-    description: str
-    price: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class NewProduct:
-    name: str
-    description: str = ""
-    price: Decimal | None = None
 
 
 def like_pattern(text: str) -> str:

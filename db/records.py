@@ -1,9 +1,10 @@
-"""Plain rows handed up from db/: no SQLAlchemy objects leave this package."""
+"""The plain rows db/ hands up and takes in: no SQLAlchemy objects leave this package."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -26,3 +27,32 @@ class MessageRow:
     created_at: datetime
     seq: int
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    id: UUID
+    email: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    user: UserRow
+    # Kept out of repr: a hash has no business in a log line or a traceback.
+    password_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    id: UUID
+    name: str
+    description: str
+    price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewProduct:
+    name: str
+    description: str = ""
+    price: Decimal | None = None

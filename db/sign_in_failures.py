@@ -11,30 +11,10 @@ import math
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    FetchedValue,
-    LargeBinary,
-    Table,
-    delete,
-    extract,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import delete, extract, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.users import metadata
-
-sign_in_failures = Table(
-    "sign_in_failures",
-    metadata,
-    Column("id", BigInteger, primary_key=True, server_default=FetchedValue()),
-    Column("key_hash", LargeBinary, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
-)
+from db.tables import sign_in_failures
 
 
 async def record(conn: AsyncConnection, keys: Sequence[bytes], window: timedelta) -> list[int]:

@@ -1,5 +1,9 @@
-"""Table definitions for query building; the migrations in alembic/ are the source of truth
-(FetchedValue marks the defaults they give: ids, owners, timestamps, order)."""
+"""Every table the queries build on, in one place; the migrations in alembic/ are the source of
+truth (FetchedValue marks the defaults they give: ids, owners, timestamps, order).
+
+Two MetaData: `metadata` for the public schema, which requests reach under row-level security,
+and `auth_metadata` for the auth schema, which only the login role touches.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     FetchedValue,
     ForeignKey,
+    LargeBinary,
     MetaData,
     Numeric,
     Table,
@@ -50,4 +55,46 @@ products = Table(
     Column("description", Text, nullable=False, server_default=FetchedValue()),
     Column("price", Numeric(12, 2), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
+)
+
+auth_metadata = MetaData(schema="auth")
+
+users = Table(
+    "users",
+    auth_metadata,
+    Column("id", Uuid, primary_key=True, server_default=FetchedValue()),
+    Column("email", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
+)
+
+sessions = Table(
+    "sessions",
+    auth_metadata,
+    Column("id", Uuid, primary_key=True, server_default=FetchedValue()),
+    Column("user_id", Uuid, ForeignKey(users.c.id), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_reason", Text),
+)
+
+# Only SHA-256 digests of refresh tokens: a copy of the table lets no one refresh.
+refresh_tokens = Table(
+    "refresh_tokens",
+    auth_metadata,
+    Column("id", BigInteger, primary_key=True, server_default=FetchedValue()),
+    Column("session_id", Uuid, ForeignKey(sessions.c.id), nullable=False),
+    Column("token_hash", LargeBinary, nullable=False),
+    Column("parent_id", BigInteger),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
+    Column("used_at", DateTime(timezone=True)),
+)
+
+sign_in_failures = Table(
+    "sign_in_failures",
+    auth_metadata,
+    Column("id", BigInteger, primary_key=True, server_default=FetchedValue()),
+    Column("key_hash", LargeBinary, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
 )

@@ -2,50 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    FetchedValue,
-    MetaData,
-    RowMapping,
-    Table,
-    Text,
-    Uuid,
-    select,
-    update,
-)
+from sqlalchemy import RowMapping, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-metadata = MetaData(schema="auth")
-
-users = Table(
-    "users",
-    metadata,
-    Column("id", Uuid, primary_key=True, server_default=FetchedValue()),
-    Column("email", Text, nullable=False),
-    Column("password_hash", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class UserRow:
-    id: UUID
-    email: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    user: UserRow
-    # Kept out of repr: a hash has no business in a log line or a traceback.
-    password_hash: str = field(repr=False)
-
+from db.records import Credentials, UserRow
+from db.tables import users
 
 _PUBLIC = (users.c.id, users.c.email, users.c.created_at)
 

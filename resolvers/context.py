@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.session import rls_transaction
+from db.session import Transaction, rls_transaction
 from resolvers.auth.tokens import TokenVerifier, bearer_token
 from resolvers.chat.registry import TurnRegistry
 from resolvers.errors import AppError, Unauthenticated
@@ -85,3 +85,8 @@ class RequestContext:
         """A transaction as the caller (anon without a token), under row-level security."""
         async with rls_transaction(self.services.engine, self.claims) as conn:
             yield conn
+
+    def transaction(self) -> Transaction:
+        """The same transaction as `db()`, not yet started: for a caller that ends it elsewhere
+        than where it began (`start()`, then `commit()` or `rollback()`)."""
+        return rls_transaction(self.services.engine, self.claims)

@@ -8,7 +8,8 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from db import conversations as conversation_queries
-from db import messages as message_queries
+from db import loaders
+from db.loaders import MessagesKey
 from db.records import ConversationRow, MessageRow
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInput, NotFound
@@ -23,8 +24,6 @@ from resolvers.pagination import (
 
 DEFAULT_TITLE = "New conversation"
 MAX_TITLE_CHARS = 200
-
-MessagesKey = tuple[UUID, int, int | None]  # conversation, last, before
 
 
 def clean_title(title: str | None) -> str:
@@ -98,26 +97,10 @@ def _messages_loader(ctx: RequestContext) -> DataLoader[MessagesKey, list[Messag
     if loader is None:
 
         async def load(keys: Sequence[MessagesKey]) -> list[list[MessageRow]]:
-            return await _load_messages(ctx, keys)
+            async with ctx.db() as conn:
+                return await loaders.newest_messages(conn, keys)
 
         # No cache: a WebSocket context lives for many operations and must not serve stale rows.
         loader = DataLoader(load_fn=load, cache=False)
         ctx.loaders["messages"] = loader
     return loader
-
-
-async def _load_messages(
-    ctx: RequestContext, keys: Sequence[MessagesKey]
-) -> list[list[MessageRow]]:
-    """One statement per distinct (last, before) among the keys: one for a whole page of
-    conversations asking for their newest messages."""
-    groups: dict[tuple[int, int | None], list[UUID]] = {}
-    for conversation_id, last, before in keys:
-        groups.setdefault((last, before), []).append(conversation_id)
-    found: dict[MessagesKey, list[MessageRow]] = {}
-    async with ctx.db() as conn:
-        for (last, before), ids in groups.items():
-            rows = await message_queries.newest(conn, ids, last=last, before=before)
-            for conversation_id in ids:
-                found[(conversation_id, last, before)] = rows[conversation_id]
-    return [found[key] for key in keys]

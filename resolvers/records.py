@@ -5,4 +5,4 @@ from __future__ import annotations
 
 from db.records import ConversationRow as ConversationRow
 from db.records import MessageRow as MessageRow
-from db.users import UserRow as UserRow
+from db.records import UserRow as UserRow

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import auth_sessions, users
 from db.auth_sessions import Refusal
+from db.records import UserRow
 from db.session import service_transaction
-from db.users import UserRow
 from resolvers.auth import sign_in_limits
 from resolvers.auth.passwords import MAX_LENGTH, check_length
 from resolvers.context import RequestContext

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator
-from contextlib import AsyncExitStack, aclosing
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -70,10 +70,10 @@ async def _open_turn(
     message admitted under the hourly limit and saved, the history the model will see read
     (the new message is its newest entry). Returned with its commit still running."""
     chat = ctx.services.chat
-    transaction = AsyncExitStack()
+    tx = ctx.transaction()
     with message_limits.enforced(chat.max_messages_per_hour):
         try:
-            conn = await transaction.enter_async_context(ctx.db())
+            conn = await tx.start()
             history = await message_queries.open_turn(
                 conn,
                 conversation_id,
@@ -83,11 +83,11 @@ async def _open_turn(
             )
         except BaseException as exc:
             # Rolled back; the exception goes on (a refusal as RATE_LIMITED).
-            await transaction.__aexit__(type(exc), exc, exc.__traceback__)
+            await tx.rollback()
             if isinstance(exc, ConversationNotFound):
                 raise NotFound("No such conversation.") from None
             raise
-    committed = ctx.services.turns.save(transaction.aclose())
+    committed = ctx.services.turns.save(tx.commit())
     committed.add_done_callback(_report_failed_commit)
     return history[-1], history, committed
 

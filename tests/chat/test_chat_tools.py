@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.asgi import create_app
 from app.settings import Settings
-from db.products import NewProduct, add_many
+from db.products import add_many
+from db.records import NewProduct
 from db.session import service_transaction
 from tests.chat.conftest import saved_messages
 from tests.chat.fake_provider import FakeProvider, reply_to

@@ -1,0 +1,140 @@
+"""The Transaction object driven by hand: start, commit, rollback, and what each leaves behind
+on the pool."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
+
+from db import conversations
+from db.engine import create_engine
+from db.session import Identity, Transaction, rls_transaction
+
+
+def claims(user: uuid.UUID) -> dict[str, str]:
+    return {"sub": str(user), "role": "authenticated"}
+
+
+def checked_in(engine: AsyncEngine) -> int:
+    """Connections resting in the pool, free for the next checkout."""
+    pool = engine.pool
+    assert isinstance(pool, QueuePool)
+    return pool.checkedin()
+
+
+@pytest.fixture
+async def one_connection(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A pool of exactly one connection, already opened and checked in."""
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    async with engine.connect():
+        pass
+    assert checked_in(engine) == 1
+    yield engine
+    await engine.dispose()
+
+
+async def _titles(engine: AsyncEngine, user: uuid.UUID) -> list[str]:
+    async with rls_transaction(engine, claims(user)) as conn:
+        return [row.title for row in await conversations.page(conn, first=10, after=None)]
+
+
+async def test_commit_makes_the_rows_visible_to_another_connection(engine: AsyncEngine) -> None:
+    alice = uuid.uuid4()
+    tx = rls_transaction(engine, claims(alice))
+    conn = await tx.start()
+    await conversations.create(conn, "committed")
+    assert await _titles(engine, alice) == [], "not visible before the commit"
+    await tx.commit()
+    assert await _titles(engine, alice) == ["committed"]
+
+
+async def test_rollback_discards_the_rows(engine: AsyncEngine) -> None:
+    alice = uuid.uuid4()
+    tx = rls_transaction(engine, claims(alice))
+    conn = await tx.start()
+    await conversations.create(conn, "discarded")
+    await tx.rollback()
+    assert await _titles(engine, alice) == []
+
+
+async def test_the_identity_is_set_once_started_and_gone_from_the_pooled_connection_after_commit(
+    one_connection: AsyncEngine,
+) -> None:
+    alice = uuid.uuid4()
+    probe = text(
+        "select pg_backend_pid() as pid, current_user,"
+        " coalesce(current_setting('request.jwt.claims', true), '') as claims"
+    )
+    tx = rls_transaction(one_connection, claims(alice))
+    conn = await tx.start()
+    inside = (await conn.execute(probe)).one()
+    await tx.commit()
+    async with one_connection.connect() as conn:
+        after = (await conn.execute(probe)).one()
+
+    assert inside.current_user == "authenticated"
+    assert json.loads(inside.claims) == claims(alice)
+    assert after.pid == inside.pid, "the test needs the same pooled connection both times"
+    assert after.current_user != "authenticated"
+    assert after.claims == ""
+
+
+async def test_a_failed_statement_rolls_back_and_releases_the_connection(
+    one_connection: AsyncEngine,
+) -> None:
+    alice = uuid.uuid4()
+    resting_inside = []
+
+    async def failing() -> None:
+        async with rls_transaction(one_connection, claims(alice)) as conn:
+            await conversations.create(conn, "rolled back")
+            resting_inside.append(checked_in(one_connection))
+            await conn.execute(text("select 1 / 0"))
+
+    with pytest.raises(DBAPIError, match="division by zero"):
+        await failing()
+    assert resting_inside == [0]
+    assert checked_in(one_connection) == 1
+    assert await _titles(one_connection, alice) == []
+
+
+async def test_rollback_by_hand_after_a_failed_statement_releases_the_connection(
+    one_connection: AsyncEngine,
+) -> None:
+    alice = uuid.uuid4()
+    tx = rls_transaction(one_connection, claims(alice))
+    conn = await tx.start()
+    await conversations.create(conn, "rolled back")
+    with pytest.raises(DBAPIError, match="division by zero"):
+        await conn.execute(text("select 1 / 0"))
+    await tx.rollback()
+    await tx.rollback()  # a second rollback is harmless
+    assert checked_in(one_connection) == 1
+    assert await _titles(one_connection, alice) == []
+
+
+async def test_a_failed_start_releases_the_connection_and_rollback_is_harmless(
+    one_connection: AsyncEngine,
+) -> None:
+    tx = Transaction(one_connection, Identity(claims="{}", role="no_such_role"))
+    with pytest.raises(DBAPIError, match="no_such_role"):
+        await tx.start()
+    await tx.rollback()
+    assert checked_in(one_connection) == 1
+
+
+async def test_rollback_after_commit_is_harmless_and_keeps_the_rows(engine: AsyncEngine) -> None:
+    alice = uuid.uuid4()
+    tx = rls_transaction(engine, claims(alice))
+    conn = await tx.start()
+    await conversations.create(conn, "kept")
+    await tx.commit()
+    await tx.rollback()
+    assert await _titles(engine, alice) == ["kept"]
