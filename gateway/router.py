@@ -16,6 +16,7 @@ from gateway.config import LOCAL_TARGET, AISettings
 from gateway.cooldown import Cooldowns
 from gateway.errors import (
     INVALID_REQUEST,
+    PROVIDER_FAULTS,
     RATE_LIMITED,
     TIMEOUT,
     UNAVAILABLE,
@@ -219,9 +220,9 @@ class Gateway:
         log.info("alias %s: falling back from %s to %s", alias, failed.name, target.name)
 
     def _count_failure(self, target: Target, error: ProviderError) -> None:
-        """A turn the target failed counts towards its cooldown, unless the request was at
-        fault (INVALID_REQUEST)."""
-        if error.kind != INVALID_REQUEST and self._cooldowns.failed(target.name):
+        """A turn the target failed counts towards its cooldown only when the target was at
+        fault (`PROVIDER_FAULTS`); a request it refused says nothing of its health."""
+        if error.kind in PROVIDER_FAULTS and self._cooldowns.failed(target.name):
             log.warning(
                 "%s failed %d turns in a row: cooling down for %ss",
                 target.name,
