@@ -80,6 +80,9 @@ MEANINGS: dict[str, str] = {
     "ai.default_alias": "Alias used when a request names no model.",
     "ai.aliases": "Alias → `provider/model` targets tried in order. With no provider "
     "configured every alias routes to `local/echo`.",
+    "ai.allow_any_target": "Also accept any `provider/model` of a configured provider as a "
+    "model; off, only aliases and the targets they list are accepted, so callers cannot pick "
+    "a model the operator does not offer.",
     "ai.providers": "`[ai.providers.NAME]`: further OpenAI-compatible endpoints, or limits for "
     "a built-in provider (keys below).",
     "ai.connect_timeout": "Seconds to connect to a provider.",

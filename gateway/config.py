@@ -57,6 +57,10 @@ class AISettings(BaseModel):
     default_alias: str = "fast"
     aliases: dict[str, list[str]] = Field(default_factory=_default_aliases)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    # Callers name an alias or one of the targets aliases list; true also accepts any
+    # `provider/model` of a configured provider, so any caller can pick any model it sells,
+    # the most expensive included.
+    allow_any_target: bool = False
 
     # Seconds. `chunk_timeout` bounds the silence between two chunks of a stream;
     # `total_timeout` bounds a whole turn, retries and fallbacks included.

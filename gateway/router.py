@@ -102,23 +102,31 @@ class Gateway:
         ]
 
     def resolve(self, model: str | None) -> Route:
-        """The route for an alias, a `provider/model` target, or None (the default alias)."""
+        """The route for an alias, a `provider/model` target, or None (the default alias).
+
+        A raw target must be one an alias lists, unless `allow_any_target`: what a call may
+        cost is the operator's choice, not the caller's."""
         name = self._settings.default_alias if model is None else model
         route = self._routes.get(name)
         if route is not None:
             return route
+        if name in self._known:
+            return Route(None, (self._target(name),))
         provider, _, model_id = name.partition("/")
         if (
-            provider in self._providers
+            self._settings.allow_any_target
+            and provider in self._providers
             and model_id
             and (provider != "local" or name == LOCAL_TARGET)
         ):
-            label = name if name in self._known else f"{provider}/other"
-            return Route(None, (self._target(name, label),))
+            return Route(None, (self._target(name, f"{provider}/other"),))
         offered = ", ".join(self._routes)
-        raise UnknownModel(
-            f"Unknown model {name!r}: use an alias ({offered}) or a configured provider/model"
+        other = (
+            "a configured provider/model"
+            if self._settings.allow_any_target
+            else "one of their targets"
         )
+        raise UnknownModel(f"Unknown model {name!r}: use an alias ({offered}) or {other}")
 
     def _order(self, targets: Sequence[Target]) -> list[Target]:
         """Targets not cooling down; if all are, the one that recovers first."""
