@@ -85,6 +85,9 @@ MEANINGS: dict[str, str] = {
     "a model the operator does not offer.",
     "ai.providers": "`[ai.providers.NAME]`: further OpenAI-compatible endpoints, or limits for "
     "a built-in provider (keys below).",
+    "ai.max_output_tokens": "Most output tokens one call may ask a provider for; `/ai/v1` "
+    "refuses more (400) and every call that names none is sent with this many, so none is "
+    "open-ended.",
     "ai.connect_timeout": "Seconds to connect to a provider.",
     "ai.first_token_timeout": "Seconds to wait for a provider's first token.",
     "ai.chunk_timeout": "Longest silence between two chunks of a stream.",

@@ -62,6 +62,11 @@ class AISettings(BaseModel):
     # the most expensive included.
     allow_any_target: bool = False
 
+    # The most output tokens one call may ask for; a call that names none asks for this
+    # many, so no call to a provider is open-ended. Callers asking for more are refused by
+    # the surface that admits them; the gateway clamps as a backstop.
+    max_output_tokens: int = Field(default=4096, gt=0)
+
     # Seconds. `chunk_timeout` bounds the silence between two chunks of a stream;
     # `total_timeout` bounds a whole turn, retries and fallbacks included.
     connect_timeout: float = Field(default=5.0, gt=0)

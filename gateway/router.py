@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
@@ -101,6 +102,19 @@ class Gateway:
             for name, route in self._routes.items()
         ]
 
+    @property
+    def max_output_tokens(self) -> int:
+        """The most output tokens a call may ask for: `[ai] max_output_tokens`."""
+        return self._settings.max_output_tokens
+
+    def _bounded(self, request: ChatRequest) -> ChatRequest:
+        """The request with `max_tokens` set and within the cap, whatever surface sent it,
+        so no provider call is open-ended."""
+        cap = self._settings.max_output_tokens
+        if request.max_tokens is not None and request.max_tokens <= cap:
+            return request
+        return dataclasses.replace(request, max_tokens=cap)
+
     def resolve(self, model: str | None) -> Route:
         """The route for an alias, a `provider/model` target, or None (the default alias).
 
@@ -171,7 +185,7 @@ class Gateway:
         `resolve` is used as is, instead of resolving `request.model`."""
         if route is None:
             route = self.resolve(request.model)
-        turn = Turn(request, self._settings, self._cooldowns)
+        turn = Turn(self._bounded(request), self._settings, self._cooldowns)
         error = ProviderError(UNAVAILABLE, "no target tried")
         failed: Target | None = None
         order = self._order(route.targets)
