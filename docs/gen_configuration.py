@@ -80,8 +80,14 @@ MEANINGS: dict[str, str] = {
     "ai.default_alias": "Alias used when a request names no model.",
     "ai.aliases": "Alias → `provider/model` targets tried in order. With no provider "
     "configured every alias routes to `local/echo`.",
+    "ai.allow_any_target": "Also accept any `provider/model` of a configured provider as a "
+    "model; off, only aliases and the targets they list are accepted, so callers cannot pick "
+    "a model the operator does not offer.",
     "ai.providers": "`[ai.providers.NAME]`: further OpenAI-compatible endpoints, or limits for "
     "a built-in provider (keys below).",
+    "ai.max_output_tokens": "Most output tokens one call may ask a provider for; `/ai/v1` "
+    "refuses more (400) and every call that names none is sent with this many, so none is "
+    "open-ended.",
     "ai.connect_timeout": "Seconds to connect to a provider.",
     "ai.first_token_timeout": "Seconds to wait for a provider's first token.",
     "ai.chunk_timeout": "Longest silence between two chunks of a stream.",

@@ -57,6 +57,15 @@ class AISettings(BaseModel):
     default_alias: str = "fast"
     aliases: dict[str, list[str]] = Field(default_factory=_default_aliases)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    # Callers name an alias or one of the targets aliases list; true also accepts any
+    # `provider/model` of a configured provider, so any caller can pick any model it sells,
+    # the most expensive included.
+    allow_any_target: bool = False
+
+    # The most output tokens one call may ask for; a call that names none asks for this
+    # many, so no call to a provider is open-ended. Callers asking for more are refused by
+    # the surface that admits them; the gateway clamps as a backstop.
+    max_output_tokens: int = Field(default=4096, gt=0)
 
     # Seconds. `chunk_timeout` bounds the silence between two chunks of a stream;
     # `total_timeout` bounds a whole turn, retries and fallbacks included.

@@ -32,6 +32,15 @@ AUTH = "auth"
 INVALID_REQUEST = "invalid_request"
 UPSTREAM = "upstream"
 
+# Kinds that say the target, not the request, is at fault: only these count towards a
+# cooldown. A request the provider refuses (400, 404, 413, 422...) would be refused by any
+# target, so cooling one down for it would punish every other caller. AUTH is here: a
+# refused key fails every request until the operator fixes it, so the alias's other
+# targets should serve meanwhile. A kind added later cools nothing down until listed.
+PROVIDER_FAULTS = frozenset(
+    {TIMEOUT, RATE_LIMITED, UNAVAILABLE, CONNECTION, TRUNCATED, UPSTREAM, AUTH}
+)
+
 
 class ProviderError(GatewayError):
     """One failed attempt at one target, raised by a provider and handled by the router.

@@ -92,16 +92,25 @@ def _midstream_error(error: object) -> ProviderError:
     """An `{"error": ...}` event: OpenRouter sends these when the model fails mid-answer."""
     code: object = error.get("code") if isinstance(error, dict) else None
     status = code if isinstance(code, int) else None
-    if status == 429 or code == "rate_limit_exceeded":
+    if status is not None and 400 <= status < 600:
+        # Classified as the same status would be in the response head, so a request the
+        # provider refuses in-stream does not count against the target either.
+        classified = error_for_status(status, "", None)
+        return ProviderError(
+            classified.kind,
+            f"error event in stream (code {status})",
+            status=status,
+            retryable=classified.retryable,
+        )
+    if code == "rate_limit_exceeded":
         kind = RATE_LIMITED
-    elif (status is not None and status >= 500) or code == "server_error":
+    elif code == "server_error":
         kind = UNAVAILABLE
     else:
         kind = UPSTREAM
     return ProviderError(
         kind,
         f"error event in stream (code {str(code)[:40]})",
-        status=status,
         retryable=kind != UPSTREAM,
     )
 

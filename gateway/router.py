@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
@@ -16,6 +17,7 @@ from gateway.config import LOCAL_TARGET, AISettings
 from gateway.cooldown import Cooldowns
 from gateway.errors import (
     INVALID_REQUEST,
+    PROVIDER_FAULTS,
     RATE_LIMITED,
     TIMEOUT,
     UNAVAILABLE,
@@ -100,24 +102,45 @@ class Gateway:
             for name, route in self._routes.items()
         ]
 
+    @property
+    def max_output_tokens(self) -> int:
+        """The most output tokens a call may ask for: `[ai] max_output_tokens`."""
+        return self._settings.max_output_tokens
+
+    def _bounded(self, request: ChatRequest) -> ChatRequest:
+        """The request with `max_tokens` set and within the cap, whatever surface sent it,
+        so no provider call is open-ended."""
+        cap = self._settings.max_output_tokens
+        if request.max_tokens is not None and request.max_tokens <= cap:
+            return request
+        return dataclasses.replace(request, max_tokens=cap)
+
     def resolve(self, model: str | None) -> Route:
-        """The route for an alias, a `provider/model` target, or None (the default alias)."""
+        """The route for an alias, a `provider/model` target, or None (the default alias).
+
+        A raw target must be one an alias lists, unless `allow_any_target`: what a call may
+        cost is the operator's choice, not the caller's."""
         name = self._settings.default_alias if model is None else model
         route = self._routes.get(name)
         if route is not None:
             return route
+        if name in self._known:
+            return Route(None, (self._target(name),))
         provider, _, model_id = name.partition("/")
         if (
-            provider in self._providers
+            self._settings.allow_any_target
+            and provider in self._providers
             and model_id
             and (provider != "local" or name == LOCAL_TARGET)
         ):
-            label = name if name in self._known else f"{provider}/other"
-            return Route(None, (self._target(name, label),))
+            return Route(None, (self._target(name, f"{provider}/other"),))
         offered = ", ".join(self._routes)
-        raise UnknownModel(
-            f"Unknown model {name!r}: use an alias ({offered}) or a configured provider/model"
+        other = (
+            "a configured provider/model"
+            if self._settings.allow_any_target
+            else "one of their targets"
         )
+        raise UnknownModel(f"Unknown model {name!r}: use an alias ({offered}) or {other}")
 
     def _order(self, targets: Sequence[Target]) -> list[Target]:
         """Targets not cooling down; if all are, the one that recovers first."""
@@ -162,7 +185,7 @@ class Gateway:
         `resolve` is used as is, instead of resolving `request.model`."""
         if route is None:
             route = self.resolve(request.model)
-        turn = Turn(request, self._settings, self._cooldowns)
+        turn = Turn(self._bounded(request), self._settings, self._cooldowns)
         error = ProviderError(UNAVAILABLE, "no target tried")
         failed: Target | None = None
         order = self._order(route.targets)
@@ -219,9 +242,9 @@ class Gateway:
         log.info("alias %s: falling back from %s to %s", alias, failed.name, target.name)
 
     def _count_failure(self, target: Target, error: ProviderError) -> None:
-        """A turn the target failed counts towards its cooldown, unless the request was at
-        fault (INVALID_REQUEST)."""
-        if error.kind != INVALID_REQUEST and self._cooldowns.failed(target.name):
+        """A turn the target failed counts towards its cooldown only when the target was at
+        fault (`PROVIDER_FAULTS`); a request it refused says nothing of its health."""
+        if error.kind in PROVIDER_FAULTS and self._cooldowns.failed(target.name):
             log.warning(
                 "%s failed %d turns in a row: cooling down for %ss",
                 target.name,

@@ -14,7 +14,7 @@ from gateway.router import Route
 from resolvers.chat import message_limits
 from resolvers.chat.turn import resolve_model
 from resolvers.context import RequestContext
-from resolvers.errors import UpstreamError
+from resolvers.errors import BadUserInput, UpstreamError
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +30,33 @@ class Admitted:
         return self.request.model or self.route.alias or ""
 
 
+def check_bounds(ctx: RequestContext, request: ChatRequest) -> None:
+    """Refuse what would cost more than a chat message may: a message longer than the chat
+    surfaces allow, or more output tokens than `[ai] max_output_tokens`. Checked here, not in
+    a wire format, so every surface serving `ChatRequest`s holds the same limits."""
+    max_chars = ctx.services.chat.max_message_chars
+    for n, message in enumerate(request.messages):
+        # Tool call arguments are sent to the model as much as the text is.
+        length = len(message.content or "") + sum(len(c.arguments_json) for c in message.tool_calls)
+        if length > max_chars:
+            raise BadUserInput(
+                f"messages.{n}: a message has at most {max_chars} characters.",
+                argument="messages",
+            )
+    cap = ctx.services.gateway.max_output_tokens
+    if request.max_tokens is not None and request.max_tokens > cap:
+        raise BadUserInput(
+            f"max_tokens (or max_completion_tokens) is at most {cap}.", argument="max_tokens"
+        )
+
+
 async def admit(ctx: RequestContext, request: ChatRequest) -> Admitted:
-    """The request, once the caller is known, the model known and the hourly allowance not
-    spent; raises AppError subclasses otherwise."""
+    """The request, once the caller is known, its size within bounds, the model known and
+    the hourly allowance not spent; raises AppError subclasses otherwise. A request without
+    `max_tokens` is sent with the gateway's cap."""
     user_id = ctx.user_id()
+    # Before the allowance: a refused request costs nothing, so it counts for nothing.
+    check_bounds(ctx, request)
     route = resolve_model(ctx, request.model)
     async with ctx.db() as conn:
         await message_limits.admit(conn, ctx.services.chat.max_messages_per_hour)

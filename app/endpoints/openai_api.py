@@ -30,11 +30,14 @@ _TYPES = {
 
 
 def _error(exc: AppError) -> JSONResponse:
-    if isinstance(exc, BadUserInput) and exc.extensions.get("argument") == "model":
-        return JSONResponse(error_body(exc.message, code="model_not_found"), status_code=404)
+    argument = exc.extensions.get("argument")
+    if isinstance(exc, BadUserInput) and argument == "model":
+        body = error_body(exc.message, code="model_not_found", param="model")
+        return JSONResponse(body, status_code=404)
     kind, code = _TYPES.get(exc.status, ("invalid_request_error", None))
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-    return JSONResponse(error_body(exc.message, kind, code), exc.status, headers=headers)
+    body = error_body(exc.message, kind, code, argument)
+    return JSONResponse(body, exc.status, headers=headers)
 
 
 async def chat_completions(request: Request) -> Response:

@@ -137,6 +137,12 @@ def parse_chat_request(body: object) -> ParsedChatRequest:
             raise InvalidRequest(
                 f"Invalid request: messages.{n}: a tool message needs tool_call_id"
             )
+    limits = {parsed.max_tokens, parsed.max_completion_tokens} - {None}
+    if len(limits) > 1:
+        # Either could be the one a limit was checked against; refuse rather than guess.
+        raise InvalidRequest(
+            "Invalid request: max_tokens and max_completion_tokens differ; give one of them"
+        )
     stop = [parsed.stop] if isinstance(parsed.stop, str) else parsed.stop or []
     request = ChatRequest(
         messages=messages,
@@ -181,8 +187,9 @@ def error_body(
     message: str,
     type: str = "invalid_request_error",  # noqa: A002 - the field OpenAI names `type`
     code: str | None = None,
+    param: str | None = None,
 ) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type, "param": None, "code": code}}
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
 class ChunkEncoder:

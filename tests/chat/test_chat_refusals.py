@@ -31,8 +31,18 @@ async def test_a_turn_without_a_token_is_unauthenticated(
         ("nul \x00 inside", None),
         ("hello", "no-such-alias"),
         ("hello", "nowhere/model"),
+        # A configured provider, but a model no alias lists.
+        ("hello", "fake/unlisted"),
     ],
-    ids=["empty", "blank", "too-long", "nul", "unknown-alias", "unknown-provider"],
+    ids=[
+        "empty",
+        "blank",
+        "too-long",
+        "nul",
+        "unknown-alias",
+        "unknown-provider",
+        "unlisted-target",
+    ],
 )
 async def test_bad_input_is_refused_and_nothing_is_saved(
     chat_server: ServerThread,

@@ -187,3 +187,11 @@ def test_a_full_body_becomes_a_chat_request() -> None:
     assert request.messages[2].tool_calls[0].id == "c1"
     assert (request.max_tokens, list(request.stop), request.tool_choice) == (20, ["END"], "auto")
     assert request.tools[0].name == "search_products"
+
+
+def test_both_token_limits_are_accepted_only_when_they_agree() -> None:
+    hi = [{"role": "user", "content": "hi"}]
+    same = parse_chat_request({"messages": hi, "max_tokens": 30, "max_completion_tokens": 30})
+    assert same.request.max_tokens == 30
+    with pytest.raises(InvalidRequest, match="differ"):
+        parse_chat_request({"messages": hi, "max_tokens": 10**6, "max_completion_tokens": 30})

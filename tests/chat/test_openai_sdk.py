@@ -101,6 +101,22 @@ async def test_an_unknown_model_is_not_found(sdk: openai.AsyncOpenAI) -> None:
         )
 
 
+async def test_a_target_an_alias_lists_is_served(sdk: openai.AsyncOpenAI) -> None:
+    completion = await sdk.chat.completions.create(
+        model="fake/text", messages=[{"role": "user", "content": "ping"}]
+    )
+    assert completion.model == "fake/text"
+
+
+async def test_a_target_no_alias_lists_is_not_found(sdk: openai.AsyncOpenAI) -> None:
+    # The provider is configured; the model is simply not one the operator offers.
+    with pytest.raises(openai.NotFoundError) as caught:
+        await sdk.chat.completions.create(
+            model="fake/unlisted", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.code == "model_not_found"
+
+
 async def test_a_failing_provider_is_an_api_error(sdk: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
         await sdk.chat.completions.create(model="fail", messages=[{"role": "user", "content": "x"}])

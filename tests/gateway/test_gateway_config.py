@@ -55,7 +55,8 @@ async def test_only_configured_providers_serve_aliases(http: httpx.AsyncClient) 
 async def test_resolve_accepts_aliases_and_raw_targets_and_refuses_the_rest(
     http: httpx.AsyncClient,
 ) -> None:
-    gateway = Gateway(AISettings(openrouter_api_key="k"), http)  # type: ignore[arg-type]
+    settings = AISettings(openrouter_api_key="k", allow_any_target=True)  # type: ignore[arg-type]
+    gateway = Gateway(settings, http)
     assert gateway.resolve(None).alias == "fast"
     raw = gateway.resolve("openrouter/meta/llama-3")
     assert (raw.alias, raw.targets[0].name, raw.targets[0].label) == (
@@ -77,4 +78,33 @@ async def test_a_resolved_route_is_used_as_is(http: httpx.AsyncClient) -> None:
     events = [e async for e in gateway.stream(request, route)]
     assert events[0] == Started("local/echo")
     completion = await gateway.complete(request, route)
+    assert (completion.target, completion.text) == ("local/echo", "Echo: hi")
+
+
+async def test_by_default_only_aliases_and_their_targets_are_accepted(
+    http: httpx.AsyncClient,
+) -> None:
+    gateway = Gateway(AISettings(openrouter_api_key=SecretStr("k")), http)
+    assert gateway.resolve("power").alias == "power"
+    listed = gateway.resolve("openrouter/anthropic/claude-sonnet-4")
+    assert (listed.alias, listed.targets[0].name, listed.targets[0].label) == (
+        None,
+        "openrouter/anthropic/claude-sonnet-4",
+        "openrouter/anthropic/claude-sonnet-4",
+    )
+    # On a configured provider, but listed by no alias: the caller may not pick it.
+    for unlisted in ("openrouter/openai/o1-pro", "local/echo", "openrouter/other"):
+        with pytest.raises(UnknownModel, match="one of their targets"):
+            gateway.resolve(unlisted)
+
+
+async def test_offline_every_alias_and_local_echo_are_accepted(http: httpx.AsyncClient) -> None:
+    gateway = Gateway(AISettings(local_delay_ms=0), http)
+    for model in (None, "fast", "power", "local/echo"):
+        assert [t.name for t in gateway.resolve(model).targets] == ["local/echo"]
+    with pytest.raises(UnknownModel):
+        gateway.resolve("openrouter/openai/gpt-4o-mini")
+    completion = await gateway.complete(
+        ChatRequest(messages=[Message("user", "hi")], model="local/echo")
+    )
     assert (completion.target, completion.text) == ("local/echo", "Echo: hi")

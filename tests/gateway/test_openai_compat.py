@@ -98,6 +98,19 @@ async def test_request_carries_key_stream_options_tools_and_parameters(
     assert (body["temperature"], body["max_tokens"], body["stop"]) == (0.2, 50, ["END"])
 
 
+@pytest.mark.parametrize(("asked", "sent"), [(None, 100), (40, 40), (100, 100), (5000, 100)])
+async def test_every_call_asks_for_at_most_max_output_tokens(
+    fake: FakeUpstream, make_gateway: GatewayFactory, asked: int | None, sent: int
+) -> None:
+    model = unique()
+    fake.script(model, Reply(parts=text_stream(["ok"])))
+    request = ChatRequest(messages=[Message("user", "hi")], max_tokens=asked)
+    gateway = make_gateway({"fast": [f"fake/{model}"]}, max_output_tokens=100)
+    await collect(gateway.stream(request))
+    (recorded,) = fake.requests(model)
+    assert recorded.json()["max_tokens"] == sent
+
+
 async def test_openrouter_gets_its_key_and_attribution_headers(
     fake: FakeUpstream, make_gateway: GatewayFactory
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from fake_upstream import (
     HELLO,
     FakeUpstream,
@@ -18,7 +19,7 @@ from fake_upstream import (
     unique,
 )
 
-from gateway import ErrorEvent, Finished, Started, TextDelta
+from gateway import ErrorEvent, Finished, Gateway, Started, TextDelta
 from gateway.config import ProviderSettings
 
 OK = Reply(parts=text_stream(["fine"]))
@@ -145,6 +146,67 @@ async def test_target_that_keeps_failing_cools_down(
         cooldown_seconds=600,
     )
     for _ in range(4):
+        events = await collect(gateway.stream(HELLO))
+        assert events[0] == Started(f"fake/{spare}")
+    assert len(fake.requests(broken)) == 2
+
+
+def _client_error(status: int) -> Reply:
+    return Reply(status, {}, [b'{"error": {"message": "bad request", "code": %d}}' % status])
+
+
+def _in_stream_error(code: int) -> Reply:
+    return Reply(parts=[sse({"error": {"code": code, "message": "refused"}})])
+
+
+_REQUEST_FAULTS = {
+    "http-400": _client_error(400),
+    "http-404": _client_error(404),
+    "http-413": _client_error(413),
+    "http-422": _client_error(422),
+    "in-stream-400": _in_stream_error(400),
+}
+_PROVIDER_FAULTS = {
+    "http-500": server_error(500),
+    "http-503": server_error(503),
+    "in-stream-502": _in_stream_error(502),
+    "http-401": _client_error(401),
+}
+
+
+def _two_target_gateway(make_gateway: GatewayFactory, first: str, spare: str) -> Gateway:
+    return make_gateway(
+        {"fast": [f"fake/{first}", f"fake/{spare}"]},
+        max_retries=0,
+        cooldown_failures=2,
+        cooldown_seconds=600,
+    )
+
+
+@pytest.mark.parametrize("reply", _REQUEST_FAULTS.values(), ids=_REQUEST_FAULTS.keys())
+async def test_a_target_refusing_requests_never_cools_down(
+    fake: FakeUpstream, make_gateway: GatewayFactory, reply: Reply
+) -> None:
+    picky, spare = unique(), unique()
+    fake.script(picky, reply)
+    fake.script(spare, OK)
+    gateway = _two_target_gateway(make_gateway, picky, spare)
+    for _ in range(6):
+        events = await collect(gateway.stream(HELLO))
+        assert events[0] == Started(f"fake/{spare}")
+    # Three times the cooldown threshold, and every request still went to it first.
+    assert len(fake.requests(picky)) == 6
+
+
+@pytest.mark.parametrize("reply", _PROVIDER_FAULTS.values(), ids=_PROVIDER_FAULTS.keys())
+async def test_a_target_at_fault_cools_down(
+    fake: FakeUpstream, make_gateway: GatewayFactory, reply: Reply
+) -> None:
+    broken, spare = unique(), unique()
+    fake.script(broken, reply)
+    fake.script(spare, OK)
+    gateway = _two_target_gateway(make_gateway, broken, spare)
+    for _ in range(6):
         events = await collect(gateway.stream(HELLO))
         assert events[0] == Started(f"fake/{spare}")
     assert len(fake.requests(broken)) == 2
