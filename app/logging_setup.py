@@ -34,6 +34,12 @@ _SECRETS = (
         r"[^\s\"'&,;}\\]{4,}"
     ),
 )
+# What a database error may quote of the data: PostgreSQL's DETAIL (a failing row, a key's
+# value) and SQLAlchemy's bound parameters, where an engine does not hide them.
+_DATA = (
+    re.compile(r"(DETAIL:\s+).*"),
+    re.compile(r"(\[parameters: ).*?\](?=\s*(?:\(Background|$))", re.S | re.M),
+)
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
@@ -42,8 +48,8 @@ _STANDARD = frozenset(
 
 
 def redact(text: str) -> str:
-    """`text` with anything shaped like a credential replaced."""
-    for pattern in _SECRETS:
+    """`text` with anything shaped like a credential, or quoting stored data, replaced."""
+    for pattern in _SECRETS + _DATA:
         text = pattern.sub(
             lambda m: (m.group(1) + REDACTED) if m.re.groups else REDACTED,
             text,

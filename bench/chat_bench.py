@@ -327,7 +327,7 @@ async def _sweep(
             f"  steady {level} {label}: p99 added per delta {row['delta_added_p99_ms']:.1f} ms,"
             f" server {row['server_cpu_cores']} cores",
             flush=True,
-        )  # noqa: T201
+        )
         if row["delta_added_p99_ms"] > 4 * TARGET_MS:
             break
     return rows
@@ -358,7 +358,7 @@ async def _measure(base: str, server_pid: int) -> dict[str, Any]:
         print(
             f"  steady {TTFD_TURNS} turns: added TTFD p50 {row['ttfd_added_p50_ms']:.1f} ms",
             flush=True,
-        )  # noqa: T201
+        )
 
         levels = await _sweep(ws_url, pool, server_pid, LEVELS, LEVEL_WINDOW_S, "turns")
         steady["levels"] = levels
@@ -520,8 +520,8 @@ def main() -> None:
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(_table(results))  # noqa: T201
-    print(f"written to {RESULTS}")  # noqa: T201
+    print(_table(results))
+    print(f"written to {RESULTS}")
 
 
 if __name__ == "__main__":

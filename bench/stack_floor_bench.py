@@ -288,11 +288,11 @@ def main() -> None:
         ("floor: the two together", floor),
         ("event loop alone: relaying one message", results["event_loop"]["us_per_message"]),
     ]
-    print(f"{'CPU per delta':<56} {'us':>8}")  # noqa: T201
+    print(f"{'CPU per delta':<56} {'us':>8}")
     for name, value in rows:
-        print(f"{name:<56} {value:>8.1f}")  # noqa: T201
-    print(f"httpx per request: {results['httpx']['us_per_request']:.0f} us")  # noqa: T201
-    print(f"written to {RESULTS}")  # noqa: T201
+        print(f"{name:<56} {value:>8.1f}")
+    print(f"httpx per request: {results['httpx']['us_per_request']:.0f} us")
+    print(f"written to {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
+        # A failed statement's error would quote its bound parameters: message text.
+        hide_parameters=True,
         # Statements are few and fixed; asyncpg's prepared-statement cache does the rest.
         connect_args={"server_settings": {"application_name": "reactor-chat"}},
     )

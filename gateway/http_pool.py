@@ -95,7 +95,9 @@ class PooledTransport(httpx.AsyncHTTPTransport):
     def __init__(self, limits: httpx.Limits) -> None:
         super().__init__(limits=limits)
         built = self._pool
-        assert isinstance(built, httpcore.AsyncConnectionPool)
+        if not isinstance(built, httpcore.AsyncConnectionPool):
+            # A newer httpx building another pool: fail at start-up, not on a request.
+            raise TypeError(f"httpx built a {type(built).__name__}, not an AsyncConnectionPool")
         # The same arguments httpx gave its own pool, TLS context included.
         self._pool = LinearPool(
             ssl_context=built._ssl_context,

@@ -175,7 +175,9 @@ def _tool_call(call: ToolCallEvent) -> dict[str, Any]:
 
 
 def error_body(
-    message: str, type: str = "invalid_request_error", code: str | None = None
+    message: str,
+    type: str = "invalid_request_error",  # noqa: A002 - the field OpenAI names `type`
+    code: str | None = None,
 ) -> dict[str, Any]:
     return {"error": {"message": message, "type": type, "param": None, "code": code}}
 

@@ -77,7 +77,8 @@ def build_providers(settings: AISettings, http: httpx.AsyncClient) -> dict[str, 
                 timeout,
             )
     for name, entry in settings.compatible_providers().items():
-        assert entry.base_url is not None
+        if entry.base_url is None:
+            raise RuntimeError(f"provider {name}: compatible_providers() gave one with no base_url")
         providers[name] = OpenAICompatProvider(
             name,
             http,

@@ -22,7 +22,13 @@ class ToolCallAssembler:
     def __init__(self) -> None:
         self._calls: dict[int, _Partial] = {}
 
-    def add(self, index: int, id: str | None, name: str | None, arguments: str | None) -> None:
+    def add(
+        self,
+        index: int,
+        id: str | None,  # noqa: A002 - `id` as in the wire format
+        name: str | None,
+        arguments: str | None,
+    ) -> None:
         call = self._calls.get(index)
         if call is None:
             call = self._calls[index] = _Partial()

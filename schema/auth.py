@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from db.records import UserRow
 from resolvers.auth import accounts as auth
 from resolvers.auth.accounts import TOKEN_TYPE, IssuedSession
+from resolvers.records import UserRow
 from schema.context import Info
 from schema.types import User
 

@@ -9,7 +9,6 @@ from uuid import UUID
 
 import strawberry
 
-from gateway.events import UsageEvent
 from resolvers.chat import turn as chat
 from resolvers.chat.events import (
     TurnCompleted,
@@ -69,16 +68,6 @@ ChatEvent = Annotated[
 ]
 
 
-def _usage(usage: UsageEvent | None) -> Usage | None:
-    if usage is None:
-        return None
-    return Usage(
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        total_tokens=usage.total_tokens,
-    )
-
-
 def to_chat_event(event: TurnEvent) -> AnyChatEvent:
     if type(event) is TurnDelta:
         return TextDelta(text=event.text)
@@ -89,7 +78,7 @@ def to_chat_event(event: TurnEvent) -> AnyChatEvent:
     if isinstance(event, TurnToolResult):
         return ToolResult(id=event.id, name=event.name, content=event.content)
     if isinstance(event, TurnCompleted):
-        return ChatCompleted(message=Message.of(event.message), usage=_usage(event.usage))
+        return ChatCompleted(message=Message.of(event.message), usage=Usage.of(event.usage))
     raise TypeError(f"not a turn event: {type(event).__name__}")
 
 

@@ -8,9 +8,10 @@ from uuid import UUID
 
 import strawberry
 
-from db.records import ConversationRow, MessageRow
 from resolvers import conversations
+from resolvers.chat.events import Usage as TurnUsage
 from resolvers.pagination import Page
+from resolvers.records import ConversationRow, MessageRow
 from schema.context import Info
 
 
@@ -136,3 +137,13 @@ class Usage:
     prompt_tokens: int | None
     completion_tokens: int | None
     total_tokens: int | None
+
+    @classmethod
+    def of(cls, usage: TurnUsage | None) -> Usage | None:
+        if usage is None:
+            return None
+        return cls(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+        )

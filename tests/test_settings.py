@@ -104,7 +104,7 @@ def test_a_missing_jwt_secret_is_generated_once_and_kept(tmp_path: Path) -> None
 
 
 class _FakeVault(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.headers.get("X-Vault-Token") != "root-token":
             self.send_response(403)
             self.end_headers()

@@ -6,7 +6,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from db.records import MessageRow
-from gateway.events import UsageEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens a turn spent, over all its model calls: the logic layer's one usage type, which
+    each edge renders once (GraphQL's Usage, a message's metadata)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +61,7 @@ class TurnToolResult:
 @dataclass(frozen=True, slots=True)
 class TurnCompleted:
     message: MessageRow
-    usage: UsageEvent | None
+    usage: Usage | None
 
 
 TurnEvent = TurnStarted | TurnDelta | TurnToolCall | TurnToolResult | TurnCompleted

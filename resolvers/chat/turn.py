@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, aclosing
-from typing import Any
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from db import messages as message_queries
@@ -22,7 +22,7 @@ from db.errors import ConversationNotFound
 from db.records import MessageRow
 from gateway.errors import UnknownModel
 from gateway.events import ErrorEvent, Finished, Started, TextDelta, ToolCallEvent, UsageEvent
-from gateway.request import ChatRequest, Message, ToolCall
+from gateway.request import ChatRequest, Message
 from gateway.router import Route
 from resolvers.chat import message_limits, tools
 from resolvers.chat.events import (
@@ -33,12 +33,12 @@ from resolvers.chat.events import (
     TurnToolCall,
     TurnToolResult,
 )
-from resolvers.chat.history import to_messages, tool_calls_metadata
+from resolvers.chat.history import to_messages
+from resolvers.chat.reply import Reply
 from resolvers.context import RequestContext
 from resolvers.errors import AppError, BadUserInput, NotFound, UpstreamError
 from resolvers.metrics import (
     CHAT_STREAMING_TURNS,
-    CHAT_TIME_TO_FIRST_TOKEN,
     CHAT_TURN_DURATION,
     CHAT_TURNS,
 )
@@ -103,102 +103,138 @@ async def _wait_saved(committed: asyncio.Task[None]) -> None:
     await asyncio.shield(committed)
 
 
-class _Reply:
-    """What the turn has produced so far, and its saves."""
+@dataclass
+class _Round:
+    """What one model call ended with."""
 
-    def __init__(self, ctx: RequestContext, conversation_id: UUID, target: str) -> None:
+    calls: list[ToolCallEvent] = field(default_factory=list)
+    finish: str = "stop"
+    error: ErrorEvent | None = None
+
+
+class _Turn:
+    """One turn after its user message was admitted: model calls and tool rounds until a
+    reply, each step a method; `outcome` says how it ended, for the metrics and the log."""
+
+    def __init__(
+        self,
+        ctx: RequestContext,
+        model: str | None,
+        user_id: UUID,
+        opened: tuple[MessageRow, list[MessageRow], asyncio.Task[None]],
+        reply: Reply,
+    ) -> None:
         self.ctx = ctx
-        self.conversation_id = conversation_id
-        self.target = target
-        # Text of the current round not yet saved.
-        self.parts: list[str] = []
-        self.usage: UsageEvent | None = None
-        self.tool_rounds = 0
-        loop = asyncio.get_running_loop()
-        self.clock = loop.time
-        self.began = loop.time()
-        self.first_delta: float | None = None
+        self.model = model
+        self.user_id = user_id
+        self.user_row, history, self.committed = opened
+        self.reply = reply
+        chat = ctx.services.chat
+        self.max_tool_rounds = chat.max_tool_rounds
+        self.messages = to_messages(chat.system_prompt, history)
+        self.offered = [name for name in chat.tools if name in tools.TOOLS]
+        self.specs = tools.specs(self.offered)
+        self.announced = False
+        self.outcome = "incomplete"
+        # Registered as in flight: graceful shutdown waits for it, then cancels it.
+        self.task = ctx.services.turns.begin()
 
-    def add_usage(self, usage: UsageEvent) -> None:
-        if self.usage is None:
-            self.usage = usage
-        else:
-            self.usage = UsageEvent(
-                self.usage.prompt_tokens + usage.prompt_tokens,
-                self.usage.completion_tokens + usage.completion_tokens,
-                self.usage.total_tokens + usage.total_tokens,
-            )
-
-    def _metadata(self, **extra: Any) -> dict[str, Any]:
-        usage = self.usage
-        metadata: dict[str, Any] = {
-            "target": self.target,
-            "latency_ms": round((self.clock() - self.began) * 1000, 1),
-            "usage": None
-            if usage is None
-            else {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "total_tokens": usage.total_tokens,
-            },
-        }
-        if self.first_delta is not None:
-            metadata["time_to_first_token_ms"] = round((self.first_delta - self.began) * 1000, 1)
-        if self.tool_rounds:
-            metadata["tool_rounds"] = self.tool_rounds
-        metadata.update(extra)
-        return metadata
-
-    def _take_text(self) -> str:
-        # Taken before the save is awaited: a save under way already owns this text.
-        text = "".join(self.parts)
-        self.parts.clear()
-        return text
-
-    async def _insert(self, rows: list[tuple[str, str, dict[str, Any]]]) -> list[MessageRow]:
-        saved = []
-        async with self.ctx.db() as conn:
-            for role, content, metadata in rows:
-                saved.append(
-                    await message_queries.add(conn, self.conversation_id, role, content, metadata)
-                )
-        return saved
-
-    async def save_tool_round(
-        self, calls: list[ToolCallEvent], results: list[str]
-    ) -> tuple[str, list[ToolCall]]:
-        text = self._take_text()
-        made = [ToolCall(c.id, c.name, c.arguments_json) for c in calls]
-        rows = [
-            (
-                "assistant",
-                text,
-                self._metadata(finish_reason="tool_calls", tool_calls=tool_calls_metadata(made)),
-            )
-        ]
-        rows += [
-            ("tool", result, {"tool_call_id": c.id, "name": c.name})
-            for c, result in zip(calls, results, strict=True)
-        ]
-        await self.ctx.services.turns.shielded(self._insert(rows))
-        return text, made
-
-    async def save_reply(self, finish_reason: str) -> MessageRow:
-        text = self._take_text()
-        row = ("assistant", text, self._metadata(finish_reason=finish_reason))
-        saved = await self.ctx.services.turns.shielded(self._insert([row]))
-        return saved[0]
-
-    async def save_partial(self, reason: str, error: str | None = None) -> None:
-        """The reply so far, marked incomplete; nothing when no text came."""
-        text = self._take_text()
-        if not text:
+    async def events(self) -> AsyncGenerator[TurnEvent, None]:
+        for round_ in range(self.max_tool_rounds + 1):
+            # The last round may not call tools: the model must answer with what it has.
+            last = round_ == self.max_tool_rounds
+            result = _Round()
+            async for event in self._call_model(last, result):
+                yield event
+            if result.error is not None:
+                async for event in self._fail(result.error):
+                    yield event
+            if result.calls and self.specs and not last:
+                async for event in self._tool_round(result.calls):
+                    yield event
+                continue
+            saved = await self.reply.save_reply(result.finish)
+            self.outcome = "completed"
+            yield TurnCompleted(saved, self.reply.usage)
             return
-        extra: dict[str, Any] = {"incomplete": True, "reason": reason}
-        if error is not None:
-            extra["error"] = error
-        row = ("assistant", text, self._metadata(**extra))
-        await self.ctx.services.turns.shielded(self._insert([row]))
+
+    async def _announce(self, target: str) -> TurnStarted:
+        """TurnStarted, once the user message has committed: nothing is emitted before."""
+        self.announced = True
+        await _wait_saved(self.committed)
+        return TurnStarted(self.user_row, target)
+
+    async def _call_model(self, last: bool, result: _Round) -> AsyncGenerator[TurnEvent, None]:
+        request = ChatRequest(
+            messages=self.messages,
+            model=self.model,
+            tools=self.specs,
+            tool_choice="none" if last and self.specs else None,
+            user=str(self.user_id),
+        )
+        reply = self.reply
+        async with aclosing(self.ctx.services.gateway.stream(request)) as stream:
+            async for event in stream:
+                if type(event) is TextDelta:
+                    reply.on_delta(event.text)
+                    yield TurnDelta(event.text)
+                elif type(event) is Started:
+                    reply.on_started(event.target)
+                    if not self.announced:
+                        yield await self._announce(event.target)
+                elif type(event) is ToolCallEvent:
+                    result.calls.append(event)
+                elif type(event) is UsageEvent:
+                    reply.on_usage(event)
+                elif type(event) is Finished:
+                    result.finish = event.reason
+                elif type(event) is ErrorEvent:
+                    result.error = event
+
+    async def _fail(self, error: ErrorEvent) -> AsyncGenerator[TurnEvent, None]:
+        """The provider failed: the reply so far saved incomplete, then UPSTREAM_ERROR."""
+        if not self.announced:
+            yield await self._announce(error.target or self.reply.target)
+        self.outcome = "upstream_error"
+        log.warning("chat turn: provider failed (%s, target %s)", error.kind, error.target)
+        await self.reply.save_partial("upstream_error", error.kind)
+        raise UpstreamError(error.message, reason=error.kind)
+
+    async def _tool_round(self, calls: list[ToolCallEvent]) -> AsyncGenerator[TurnEvent, None]:
+        """Run the calls as the caller, save the round, and extend the history with it."""
+        results = []
+        for call in calls:
+            yield TurnToolCall(call.id, call.name, call.arguments_json)
+            result = await tools.call(self.ctx, self.offered, call.name, call.arguments_json)
+            results.append(result)
+            yield TurnToolResult(call.id, call.name, result)
+        said, made = await self.reply.save_tool_round(calls, results)
+        self.messages = [
+            *self.messages,
+            Message("assistant", said or None, tool_calls=tuple(made)),
+            *(
+                Message("tool", result, tool_call_id=c.id, name=c.name)
+                for c, result in zip(calls, results, strict=True)
+            ),
+        ]
+
+    async def close(self) -> None:
+        """However the turn ended: a reply cut short is saved incomplete, then counted."""
+        reply = self.reply
+        try:
+            if self.outcome == "incomplete":
+                await reply.save_partial("cancelled")
+        finally:
+            self.ctx.services.turns.end(self.task)
+            CHAT_TURNS.labels(outcome=self.outcome).inc()
+            CHAT_TURN_DURATION.labels(target=reply.target).observe(reply.elapsed)
+            log.info(
+                "chat turn %s: target %s, %.0f ms, %d tool rounds",
+                self.outcome,
+                reply.target,
+                reply.elapsed * 1000,
+                reply.tool_rounds,
+            )
 
 
 async def run_turn(
@@ -206,115 +242,23 @@ async def run_turn(
 ) -> AsyncGenerator[TurnEvent, None]:
     """The turn's events; raises AppError subclasses (UNAUTHENTICATED, BAD_USER_INPUT,
     NOT_FOUND, RATE_LIMITED before anything streams; UPSTREAM_ERROR after)."""
-    services = ctx.services
-    chat = services.chat
     try:
         user_id = ctx.user_id()
-        text = clean_message(message, chat.max_message_chars)
+        text = clean_message(message, ctx.services.chat.max_message_chars)
         route = resolve_model(ctx, model)
-        user_row, history, committed = await _open_turn(ctx, conversation_id, text)
+        opened = await _open_turn(ctx, conversation_id, text)
     except AppError as exc:
         CHAT_TURNS.labels(outcome="rejected").inc()
         log.info("chat turn refused: %s", exc.code)
         raise
-
-    active = services.turns.begin()
-    reply = _Reply(ctx, conversation_id, route.targets[0].name)
-    outcome = "incomplete"
+    turn = _Turn(ctx, model, user_id, opened, Reply(ctx, conversation_id, route.targets[0].name))
     CHAT_STREAMING_TURNS.inc()
     try:
-        messages = to_messages(chat.system_prompt, history)
-        offered = [name for name in chat.tools if name in tools.TOOLS]
-        specs = tools.specs(offered)
-        announced = False
-        for round_ in range(chat.max_tool_rounds + 1):
-            # The last round may not call tools: the model must answer with what it has.
-            last = round_ == chat.max_tool_rounds
-            request = ChatRequest(
-                messages=messages,
-                model=model,
-                tools=specs,
-                tool_choice="none" if last and specs else None,
-                user=str(user_id),
-            )
-            calls: list[ToolCallEvent] = []
-            finish = "stop"
-            error: ErrorEvent | None = None
-            async with aclosing(services.gateway.stream(request)) as stream:
-                async for event in stream:
-                    if type(event) is TextDelta:
-                        if reply.first_delta is None:
-                            reply.first_delta = reply.clock()
-                            CHAT_TIME_TO_FIRST_TOKEN.labels(target=reply.target).observe(
-                                reply.first_delta - reply.began
-                            )
-                        reply.parts.append(event.text)
-                        yield TurnDelta(event.text)
-                    elif type(event) is Started:
-                        reply.target = event.target
-                        if not announced:
-                            announced = True
-                            await _wait_saved(committed)
-                            yield TurnStarted(user_row, event.target)
-                    elif type(event) is ToolCallEvent:
-                        calls.append(event)
-                    elif type(event) is UsageEvent:
-                        reply.add_usage(event)
-                    elif type(event) is Finished:
-                        finish = event.reason
-                    elif type(event) is ErrorEvent:
-                        error = event
-            if error is not None:
-                if not announced:
-                    announced = True
-                    await _wait_saved(committed)
-                    yield TurnStarted(user_row, error.target or reply.target)
-                outcome = "upstream_error"
-                log.warning(
-                    "chat turn: provider failed (%s, target %s)",
-                    error.kind,
-                    error.target,
-                )
-                await reply.save_partial("upstream_error", error.kind)
-                raise UpstreamError(error.message, reason=error.kind)
-            if calls and specs and not last:
-                results = []
-                for call in calls:
-                    yield TurnToolCall(call.id, call.name, call.arguments_json)
-                    result = await tools.call(ctx, offered, call.name, call.arguments_json)
-                    results.append(result)
-                    yield TurnToolResult(call.id, call.name, result)
-                reply.tool_rounds += 1
-                said, made = await reply.save_tool_round(calls, results)
-                messages = [
-                    *messages,
-                    Message("assistant", said or None, tool_calls=tuple(made)),
-                    *(
-                        Message("tool", result, tool_call_id=c.id, name=c.name)
-                        for c, result in zip(calls, results, strict=True)
-                    ),
-                ]
-                continue
-            saved = await reply.save_reply(finish)
-            outcome = "completed"
-            yield TurnCompleted(saved, reply.usage)
-            return
+        async for event in turn.events():
+            yield event
     finally:
         CHAT_STREAMING_TURNS.dec()
-        try:
-            if outcome == "incomplete":
-                await reply.save_partial("cancelled")
-        finally:
-            services.turns.end(active)
-            CHAT_TURNS.labels(outcome=outcome).inc()
-            CHAT_TURN_DURATION.labels(target=reply.target).observe(reply.clock() - reply.began)
-            log.info(
-                "chat turn %s: target %s, %.0f ms, %d tool rounds",
-                outcome,
-                reply.target,
-                (reply.clock() - reply.began) * 1000,
-                reply.tool_rounds,
-            )
+        await turn.close()
 
 
 async def send_message(

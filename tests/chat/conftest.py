@@ -20,7 +20,7 @@ from tests.support.server import ServerThread
 
 SYSTEM_PROMPT = "You are the test assistant."
 HISTORY_LIMIT = 5
-BEHAVIOURS = ("text", "tools", "loop", "stubborn", "stall", "broken", "fail")
+BEHAVIOURS = ("text", "tools", "loop", "stubborn", "stall", "hold", "broken", "fail")
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ The model name chooses the behaviour (aliases in the test app point at `fake/<be
   when it answers "Giving up"; `stubborn`: the same, but ignores `tool_choice` (as Bedrock
   must);
 - `stall`: sends two chunks, then holds the response open until the client goes away;
+- `hold`: sends the last user message back as one chunk, then holds like `stall`;
 - `broken`: sends two chunks, then an error event mid-stream;
 - `fail`: answers HTTP 500.
 """
@@ -110,8 +111,9 @@ class FakeProvider:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         role = [_sse(_chunk({"role": "assistant", "content": ""}))]
-        if behaviour == "stall":
-            await emit(role + [_sse(_chunk({"content": c})) for c in STALL_CHUNKS])
+        if behaviour in ("stall", "hold"):
+            chunks = STALL_CHUNKS if behaviour == "stall" else (last_user,)
+            await emit(role + [_sse(_chunk({"content": c})) for c in chunks])
             while (await receive())["type"] != "http.disconnect":
                 pass
             with self._lock:

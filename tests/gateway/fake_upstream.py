@@ -334,7 +334,7 @@ class FakeUpstream:
                         {"type": "http.response.body", "body": reply.forever, "more_body": True}
                     )
                     await asyncio.sleep(0.005)
-            except Exception:  # noqa: S110 - a write to a closed connection; the watcher knows
+            except Exception:  # noqa: BLE001, S110 - a write to a closed connection; the watcher knows
                 pass
             finally:
                 await watcher

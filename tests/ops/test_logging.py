@@ -106,3 +106,17 @@ async def test_served_process_logs_json_lines_tied_by_request_id_without_secrets
     assert token not in everything
     assert title not in everything
     assert "querysecret123" not in everything
+
+
+def test_stored_data_quoted_by_a_database_error_is_redacted() -> None:
+    quoted = (
+        "(IntegrityError) duplicate key value\n"
+        "DETAIL:  Key (name)=(private-7a1c) already exists.\n"
+        "[SQL: insert into t values ($1)]\n"
+        "[parameters: ('private-7a1c', 'more]private')]\n"
+        "(Background on this error at: https://sqlalche.me/e/21/gkpj)"
+    )
+    redacted = redact(quoted)
+    assert "private" not in redacted
+    assert "[SQL: insert into t values ($1)]" in redacted
+    assert "duplicate key value" in redacted
