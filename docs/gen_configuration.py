@@ -68,6 +68,9 @@ MEANINGS: dict[str, str] = {
     "auth.argon2_memory_kib": "argon2id memory cost for password hashes.",
     "auth.argon2_time_cost": "argon2id iterations.",
     "auth.argon2_parallelism": "argon2id lanes.",
+    "auth.argon2_max_concurrent": "Password hashes one worker process computes at once, on "
+    "threads of their own; more sign-ins and sign-ups wait their turn, holding no database "
+    "connection. Each takes a core and `argon2_memory_kib` of RAM.",
     "ai.openrouter_api_key": "OpenRouter key; enables `openrouter/…` targets.",
     "ai.openrouter_base_url": "OpenRouter's API root.",
     "ai.http_referer": "Sent to OpenRouter as `HTTP-Referer` (attribution).",

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from resolvers.auth.passwords import DEFAULT_MAX_CONCURRENT
+
 MIN_SECRET_BYTES = 32
 
 # OWASP's Password Storage Cheat Sheet: argon2id configurations of equal strength, as
@@ -42,6 +44,9 @@ class AuthSettings(BaseModel):
     argon2_memory_kib: int = Field(default=65_536, ge=7_168)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    # Hashes computed at once by one worker process; more wait their turn. Each takes a core
+    # and argon2_memory_kib of RAM, so workers x this should leave the event loops a core.
+    argon2_max_concurrent: int = Field(default=DEFAULT_MAX_CONCURRENT, ge=1, le=64)
 
     @model_validator(mode="after")
     def _strong_secret(self) -> AuthSettings:
