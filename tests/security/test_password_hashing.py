@@ -67,15 +67,7 @@ async def test_hashes_beyond_the_cap_queue_while_other_requests_are_answered(
         auth={"argon2_max_concurrent": CAP},
         database={"pool_size": 1, "max_overflow": 0},
     ) as app:
-        auth = app.settings.auth
-        passwords = GatedPasswords(
-            memory_kib=auth.argon2_memory_kib,
-            time_cost=auth.argon2_time_cost,
-            parallelism=auth.argon2_parallelism,
-            max_concurrent=CAP,
-        )
-        app.services.passwords.close()
-        app.services.passwords = passwords
+        passwords = app.use_passwords(GatedPasswords)
         try:
             async with client_from(app.url) as client:
                 accounts = [await sign_up(client) for _ in range(SIGN_INS)]
