@@ -65,6 +65,9 @@ MEANINGS: dict[str, str] = {
     "auth.sign_in_max_failures": "Failed sign-ins allowed per email and per client address "
     "within `sign_in_window`.",
     "auth.sign_in_window": "Seconds over which failed sign-ins are counted.",
+    "auth.sign_up_per_address_per_hour": "Sign-up attempts (those that pass input "
+    "validation, each a password hash) allowed from one client address (an IPv6 client: its "
+    "/64) in any hour; more are refused with `RATE_LIMITED` and `retryAfter`.",
     "auth.argon2_memory_kib": "argon2id memory cost for password hashes.",
     "auth.argon2_time_cost": "argon2id iterations.",
     "auth.argon2_parallelism": "argon2id lanes.",

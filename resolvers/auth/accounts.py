@@ -21,7 +21,7 @@ from db import auth_sessions, users
 from db.auth_sessions import Refusal
 from db.records import UserRow
 from db.session import service_transaction
-from resolvers.auth import sign_in_limits
+from resolvers.auth import sign_in_limits, sign_up_limits
 from resolvers.auth.passwords import MAX_LENGTH, check_length
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInput, Conflict, Unauthenticated
@@ -90,6 +90,7 @@ async def _start(ctx: RequestContext, conn: AsyncConnection, user: UserRow) -> I
 async def sign_up(ctx: RequestContext, email: str, password: str) -> IssuedSession:
     email = normalise_email(email)
     check_length(password)
+    await sign_up_limits.admit(ctx)
     password_hash = await ctx.services.passwords.hash(password)
     async with service_transaction(ctx.services.engine) as conn:
         user = await users.create(conn, email, password_hash)

@@ -40,6 +40,8 @@ class AuthSettings(BaseModel):
     # Brute force: failed sign-ins allowed per email and per client address in the window.
     sign_in_max_failures: int = Field(default=10, ge=1)
     sign_in_window: int = Field(default=900, ge=1)
+    # Sign-up attempts (each a password hash) allowed from one client address in an hour.
+    sign_up_per_address_per_hour: int = Field(default=10, ge=1)
     # argon2id cost; the defaults are RFC 9106's low-memory choice, above OWASP's minimum.
     argon2_memory_kib: int = Field(default=65_536, ge=7_168)
     argon2_time_cost: int = Field(default=3, ge=1)
