@@ -62,9 +62,17 @@ MEANINGS: dict[str, str] = {
     "auth.jwks_audience": "`aud` the outside provider's tokens must carry.",
     "auth.jwks_cache_ttl": "Seconds the outside provider's key set is cached.",
     "auth.jwks_min_refetch_interval": "Least seconds between refetches for an unknown key id.",
-    "auth.sign_in_max_failures": "Failed sign-ins allowed per email and per client address "
-    "within `sign_in_window`.",
+    "auth.sign_in_max_failures": "Failed sign-ins allowed per pair of client address and "
+    "email within `sign_in_window`; past it that address is refused for that email "
+    "(`RATE_LIMITED`), the owner elsewhere is not.",
     "auth.sign_in_window": "Seconds over which failed sign-ins are counted.",
+    "auth.sign_in_max_failures_per_address": "Failed sign-ins allowed from one client address "
+    "(an IPv6 client: its /64) across all emails within `sign_in_window`; past it the address "
+    "is refused for every email.",
+    "auth.sign_in_email_slowdown_after": "Failed sign-ins of one email, from any address, "
+    "within `sign_in_window` after which each further attempt waits one second more before "
+    "its password is checked. An email is never refused for its failures.",
+    "auth.sign_in_email_slowdown_max_seconds": "Longest such wait. At most 60.",
     "auth.sign_up_per_address_per_hour": "Sign-up attempts (those that pass input "
     "validation, each a password hash) allowed from one client address (an IPv6 client: its "
     "/64) in any hour; more are refused with `RATE_LIMITED` and `retryAfter`.",

@@ -37,9 +37,14 @@ class AuthSettings(BaseModel):
     # An unknown kid refetches the key set at most this often, so junk tokens cannot make us
     # hammer the provider.
     jwks_min_refetch_interval: float = Field(default=30.0, ge=0)
-    # Brute force: failed sign-ins allowed per email and per client address in the window.
+    # Brute force (resolvers/auth/sign_in_limits.py), all within sign_in_window: failures
+    # allowed per (client address, email) pair, then per address across emails; and the
+    # failures of an email (from anywhere) after which its sign-ins are slowed, never refused.
     sign_in_max_failures: int = Field(default=10, ge=1)
     sign_in_window: int = Field(default=900, ge=1)
+    sign_in_max_failures_per_address: int = Field(default=50, ge=1)
+    sign_in_email_slowdown_after: int = Field(default=10, ge=0)
+    sign_in_email_slowdown_max_seconds: float = Field(default=10.0, ge=0, le=60)
     # Sign-up attempts (each a password hash) allowed from one client address in an hour.
     sign_up_per_address_per_hour: int = Field(default=10, ge=1)
     # argon2id cost; the defaults are RFC 9106's low-memory choice, above OWASP's minimum.
