@@ -52,9 +52,9 @@ MEANINGS: dict[str, str] = {
     "auth.access_token_ttl": "Seconds an access token is valid.",
     "auth.refresh_token_ttl": "Seconds a refresh token (a session) is valid.",
     "auth.refresh_reuse_grace_seconds": "A spent refresh token presented again within this "
-    "many seconds, before the token it was exchanged for is used, is exchanged again instead "
-    "of revoking the session (two tabs refreshing at once); 0 revokes on every reuse. At most "
-    "300.",
+    "many seconds, before the token it was exchanged for is used, is answered with that same "
+    "token again instead of revoking the session (two tabs refreshing at once); 0 revokes on "
+    "every reuse. At most 300.",
     "auth.issuer": "`iss` of the tokens this server signs and accepts.",
     "auth.audience": "`aud` of the tokens this server signs and accepts.",
     "auth.jwks_url": "JWKS of an outside identity provider whose tokens are accepted too.",

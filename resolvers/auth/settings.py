@@ -24,8 +24,8 @@ class AuthSettings(BaseModel):
     access_token_ttl: int = Field(default=3600, ge=30)
     refresh_token_ttl: int = Field(default=2_592_000, ge=60)
     # A spent refresh token presented again within this many seconds (before the token it
-    # was exchanged for is used) is exchanged again instead of revoking the session: two
-    # tabs refreshing at once. 0 makes every reuse revoke.
+    # was exchanged for is used) gets that same token again instead of revoking the session:
+    # two tabs refreshing at once. 0 makes every reuse revoke.
     refresh_reuse_grace_seconds: float = Field(default=10.0, ge=0, le=300)
     issuer: str = "reactor-chat"
     audience: str = "authenticated"
