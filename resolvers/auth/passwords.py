@@ -6,10 +6,10 @@ the time it takes does not tell an attacker which emails have accounts.
 
 Each hash takes a core and `memory_kib` of RAM for a few hundred milliseconds. The pool caps
 how many run at once in this process (`[auth] argon2_max_concurrent`); the rest wait in its
-queue, holding no database connection and no thread, so a burst of sign-ins is served in
-turn while every other request keeps the event loop and the remaining cores. The pool is its
-own rather than the loop's default executor, which DNS lookups and other blocking calls
-share.
+queue without a thread (and, as callers hash outside any transaction, without a database
+connection), so a burst of sign-ins is served in turn while every other request keeps the
+event loop and the remaining cores. The pool is its own rather than the loop's default
+executor, which DNS lookups and other blocking calls share.
 """
 
 from __future__ import annotations

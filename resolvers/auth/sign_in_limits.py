@@ -9,8 +9,8 @@ an account's owner out.
 - Per email, across addresses: never refused, only slowed. Past
   `sign_in_email_slowdown_after` failures in the window each further attempt waits one
   second more before its password is checked, up to `sign_in_email_slowdown_max_seconds`.
-  Many addresses guessing one password get fewer guesses for their connections; the owner
-  waits a few seconds at worst.
+  Each guess at the email then costs its sender a connection held through the wait; the
+  owner waits `sign_in_email_slowdown_max_seconds` at worst.
 
 Each attempt is recorded under all three keys before its password is checked (see
 db/sign_in_failures.py) and forgotten again when it succeeds; an attempt past a limit is
@@ -67,7 +67,7 @@ async def attempt(ctx: RequestContext, email: str) -> AsyncIterator[Attempt]:
     # Its own committed transaction: concurrent attempts must see each other's rows.
     async with service_transaction(engine) as conn:
         ids = await sign_in_failures.record(conn, [key for key, _ in limited] + [slowed], window)
-    refused_for = 0
+    refused_for, delay = 0, 0.0
     async with service_transaction(engine) as conn:
         for (key, limit), attempt_id in zip(limited, ids[: len(limited)], strict=True):
             count, retry_after = await sign_in_failures.standing(conn, key, attempt_id, window)
@@ -77,7 +77,12 @@ async def attempt(ctx: RequestContext, email: str) -> AsyncIterator[Attempt]:
             # A refused attempt checked no password, so it does not extend the lock-out.
             await sign_in_failures.forget(conn, ids)
         else:
-            email_attempts, _ = await sign_in_failures.standing(conn, slowed, ids[-1], window)
+            attempts, _ = await sign_in_failures.standing(conn, slowed, ids[-1], window)
+            delay = slowdown(
+                attempts - 1,
+                auth.sign_in_email_slowdown_after,
+                auth.sign_in_email_slowdown_max_seconds,
+            )
     if refused_for:
         RATE_LIMIT_REFUSALS.labels(limit="sign_in").inc()
         raise RateLimited(
@@ -86,12 +91,7 @@ async def attempt(ctx: RequestContext, email: str) -> AsyncIterator[Attempt]:
         )
     current = Attempt(ids)
     try:
-        # Counted before the wait: a caller who leaves while waiting has failed.
-        delay = slowdown(
-            email_attempts - 1,
-            auth.sign_in_email_slowdown_after,
-            auth.sign_in_email_slowdown_max_seconds,
-        )
+        # Recorded before the wait: a caller who leaves while waiting has failed.
         if delay:
             await pause(delay)
         yield current
