@@ -58,6 +58,7 @@ def _services(settings: Settings, http: httpx.AsyncClient) -> Services:
             memory_kib=auth.argon2_memory_kib,
             time_cost=auth.argon2_time_cost,
             parallelism=auth.argon2_parallelism,
+            max_concurrent=auth.argon2_max_concurrent,
         ),
         auth=auth,
         chat=settings.chat,
@@ -96,6 +97,7 @@ def create_app(settings: Settings) -> Starlette:
             if cancelled:
                 log.warning("shutdown: %d chat turn(s) cancelled, partial replies saved", cancelled)
             await http.aclose()
+            services.passwords.close()
             await services.engine.dispose()
             mark_this_worker_dead()
 

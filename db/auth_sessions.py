@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy import Interval, bindparam, exists, func, insert, select, update
+from sqlalchemy import Interval, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.records import UserRow
@@ -46,20 +46,21 @@ async def start(conn: AsyncConnection, user_id: UUID, token_hash: bytes, ttl: ti
 
 
 async def rotate(
-    conn: AsyncConnection, token_hash: bytes, new_hash: bytes, ttl: timedelta, grace: timedelta
+    conn: AsyncConnection,
+    token_hash: bytes,
+    successor_hash: bytes,
+    ttl: timedelta,
+    grace: timedelta,
 ) -> Rotated | Refusal:
-    """Spend the token `token_hash` for `new_hash`, or say why not.
+    """Spend the token `token_hash` for its successor `successor_hash`, or say why not.
 
-    A spent token presented again is reuse, and revokes the session as a stolen token would,
-    with one exception: within `grace` of its first use, while no token it was exchanged for
-    has been used yet, it is exchanged again. That is two tabs (or a retried request)
-    refreshing with one token at once; the token and session rows are locked, so the second
-    of them sees the token spent and gets a sibling of the first one's new token.
+    The caller derives the successor from the token, so every exchange of one token names the
+    same successor. A spent token presented again is reuse, and revokes the session as a
+    stolen token would, with one exception: within `grace` of its first use, while its
+    successor is unused, it is answered with that same successor again, and no new token is
+    made. That is two tabs (or a retried request) refreshing with one token at once: the
+    session stays one chain, so a copy that goes on being used later is still caught.
     """
-    children = refresh_tokens.alias("children")
-    child_used = exists().where(
-        children.c.parent_id == refresh_tokens.c.id, children.c.used_at.is_not(None)
-    )
     within_grace = refresh_tokens.c.used_at > func.now() - bindparam("grace", grace, type_=Interval)
     found = (
         (
@@ -67,7 +68,7 @@ async def rotate(
                 select(
                     refresh_tokens.c.id,
                     refresh_tokens.c.used_at,
-                    (within_grace & ~child_used).label("reusable"),
+                    within_grace.label("within_grace"),
                     sessions.c.id.label("session_id"),
                     sessions.c.revoked_at,
                     (sessions.c.expires_at <= func.now()).label("expired"),
@@ -88,22 +89,25 @@ async def rotate(
         return Refusal.UNKNOWN
     if found["revoked_at"] is not None:
         return Refusal.REVOKED
-    if found["used_at"] is not None and not found["reusable"]:
+    spent = found["used_at"] is not None
+    if spent and not (
+        found["within_grace"] and await _successor_unused(conn, found["id"], successor_hash)
+    ):
         await revoke(conn, found["session_id"], reason="refresh token reused")
         return Refusal.REUSED
     if found["expired"]:
         return Refusal.EXPIRED
-    if found["used_at"] is None:
+    if not spent:
         await conn.execute(
             update(refresh_tokens)
             .where(refresh_tokens.c.id == found["id"])
             .values(used_at=func.now())
         )
-    await conn.execute(
-        insert(refresh_tokens).values(
-            session_id=found["session_id"], token_hash=new_hash, parent_id=found["id"]
+        await conn.execute(
+            insert(refresh_tokens).values(
+                session_id=found["session_id"], token_hash=successor_hash, parent_id=found["id"]
+            )
         )
-    )
     # Sliding expiry: a session lives as long as it keeps being refreshed within the ttl.
     await conn.execute(
         update(sessions)
@@ -112,6 +116,18 @@ async def rotate(
     )
     user = UserRow(id=found["user_id"], email=found["email"], created_at=found["created_at"])
     return Rotated(session_id=found["session_id"], user=user)
+
+
+async def _successor_unused(conn: AsyncConnection, parent_id: int, successor_hash: bytes) -> bool:
+    # A statement after the lock, so it sees a successor committed while this one waited;
+    # every rotation in the session holds the session row, so none is under way.
+    used = await conn.execute(
+        select(refresh_tokens.c.used_at).where(
+            refresh_tokens.c.parent_id == parent_id, refresh_tokens.c.token_hash == successor_hash
+        )
+    )
+    row = used.one_or_none()
+    return row is not None and row.used_at is None
 
 
 async def revoke(

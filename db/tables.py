@@ -98,3 +98,11 @@ sign_in_failures = Table(
     Column("key_hash", LargeBinary, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
 )
+
+sign_up_attempts = Table(
+    "sign_up_attempts",
+    auth_metadata,
+    Column("id", BigInteger, primary_key=True, server_default=FetchedValue()),
+    Column("key_hash", LargeBinary, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
+)

@@ -52,9 +52,9 @@ MEANINGS: dict[str, str] = {
     "auth.access_token_ttl": "Seconds an access token is valid.",
     "auth.refresh_token_ttl": "Seconds a refresh token (a session) is valid.",
     "auth.refresh_reuse_grace_seconds": "A spent refresh token presented again within this "
-    "many seconds, before the token it was exchanged for is used, is exchanged again instead "
-    "of revoking the session (two tabs refreshing at once); 0 revokes on every reuse. At most "
-    "300.",
+    "many seconds, before the token it was exchanged for is used, is answered with that same "
+    "token again instead of revoking the session (two tabs refreshing at once); 0 revokes on "
+    "every reuse. At most 300.",
     "auth.issuer": "`iss` of the tokens this server signs and accepts.",
     "auth.audience": "`aud` of the tokens this server signs and accepts.",
     "auth.jwks_url": "JWKS of an outside identity provider whose tokens are accepted too.",
@@ -62,12 +62,26 @@ MEANINGS: dict[str, str] = {
     "auth.jwks_audience": "`aud` the outside provider's tokens must carry.",
     "auth.jwks_cache_ttl": "Seconds the outside provider's key set is cached.",
     "auth.jwks_min_refetch_interval": "Least seconds between refetches for an unknown key id.",
-    "auth.sign_in_max_failures": "Failed sign-ins allowed per email and per client address "
-    "within `sign_in_window`.",
+    "auth.sign_in_max_failures": "Failed sign-ins allowed per pair of client address and "
+    "email within `sign_in_window`; past it that address is refused for that email "
+    "(`RATE_LIMITED`), the owner elsewhere is not.",
     "auth.sign_in_window": "Seconds over which failed sign-ins are counted.",
+    "auth.sign_in_max_failures_per_address": "Failed sign-ins allowed from one client address "
+    "(an IPv6 client: its /64) across all emails within `sign_in_window`; past it the address "
+    "is refused for every email.",
+    "auth.sign_in_email_slowdown_after": "Failed sign-ins of one email, from any address, "
+    "within `sign_in_window` after which each further attempt waits one second more before "
+    "its password is checked. An email is never refused for its failures.",
+    "auth.sign_in_email_slowdown_max_seconds": "Longest such wait. At most 60.",
+    "auth.sign_up_per_address_per_hour": "Sign-up attempts (those that pass input "
+    "validation, each a password hash) allowed from one client address (an IPv6 client: its "
+    "/64) in any hour; more are refused with `RATE_LIMITED` and `retryAfter`.",
     "auth.argon2_memory_kib": "argon2id memory cost for password hashes.",
     "auth.argon2_time_cost": "argon2id iterations.",
     "auth.argon2_parallelism": "argon2id lanes.",
+    "auth.argon2_max_concurrent": "Password hashes one worker process computes at once, on "
+    "threads of their own; more sign-ins and sign-ups wait their turn, holding no database "
+    "connection. Each takes a core and `argon2_memory_kib` of RAM.",
     "ai.openrouter_api_key": "OpenRouter key; enables `openrouter/…` targets.",
     "ai.openrouter_base_url": "OpenRouter's API root.",
     "ai.http_referer": "Sent to OpenRouter as `HTTP-Referer` (attribution).",

@@ -34,6 +34,7 @@ CHAT_STREAMING_TURNS = Gauge(
 )
 RATE_LIMIT_REFUSALS = Counter(
     "reactor_rate_limit_refusals_total",
-    "Requests refused by a limit: messages (per user per hour), sign_in (brute force).",
+    "Requests refused by a limit: messages (per user per hour), sign_in (brute force),"
+    " sign_up (per address per hour).",
     ["limit"],
 )

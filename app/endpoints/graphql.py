@@ -1,5 +1,9 @@
 """/graphql over HTTP and WebSocket: builds each request's context and admits WebSockets.
 
+A batched HTTP request runs at most one credential mutation (signUp, signIn,
+refreshSession) across its operations; one that asks for more is refused whole, before any of
+it runs. Within one operation the schema's validation rule holds the same line.
+
 A WebSocket's token arrives in the connection_init payload (`Authorization` or
 `authorization`, as Apollo's connectionParams send it); a bad one is refused at connection,
 4403 on graphql-transport-ws.
@@ -10,12 +14,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UnsetType
 
 from app.connections import CURRENT, SCOPE_KEY, WEBSOCKET_CONNECTIONS, ConnectionActivity
@@ -23,6 +31,7 @@ from app.endpoints.graphql_ws import LegacyWSHandler, TransportWSHandler
 from app.endpoints.request_context import connection_context, request_context
 from app.settings import ServerSettings
 from resolvers.context import RequestContext
+from schema.limits import ONE_CREDENTIAL_MUTATION, credential_mutations
 from schema.schema import ReactorSchema
 
 
@@ -46,6 +55,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
             max_subscriptions_per_connection=server.max_subscriptions_per_connection,
             allowed_origins=server.allowed_origins,
         )
+        self.max_query_tokens = server.max_query_tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
@@ -62,6 +72,29 @@ class GraphQLView(GraphQL[RequestContext, None]):
         finally:
             WEBSOCKET_CONNECTIONS.dec()
             CURRENT.reset(reset)
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: RequestContext,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        # A batch's operations run concurrently on one context; only here is the whole known.
+        if isinstance(request_data, list) and (
+            sum(
+                credential_mutations(data.query, data.operation_name, self.max_query_tokens)
+                for data in request_data
+            )
+            > 1
+        ):
+            refusal = GraphQLError(ONE_CREDENTIAL_MUTATION, extensions={"code": "BAD_USER_INPUT"})
+            return [ExecutionResult(data=None, errors=[refusal]) for _ in request_data]
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -6,7 +6,9 @@ Users, sessions and refresh-token digests live in schema `auth`, reached only th
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import logging
 import re
 import secrets
@@ -21,7 +23,7 @@ from db import auth_sessions, users
 from db.auth_sessions import Refusal
 from db.records import UserRow
 from db.session import service_transaction
-from resolvers.auth import sign_in_limits
+from resolvers.auth import sign_in_limits, sign_up_limits
 from resolvers.auth.passwords import MAX_LENGTH, check_length
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInput, Conflict, Unauthenticated
@@ -37,6 +39,9 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 WRONG_CREDENTIALS = "Wrong email or password."
 BAD_REFRESH = "The refresh token is invalid, expired, revoked or already used."
 REFRESH_TOKEN_BYTES = 32  # 256 bits
+# Domain separation: the successor key is derived from the JWT secret under its own label,
+# so it signs nothing a JWT could be confused with.
+SUCCESSOR_KEY_LABEL = b"reactor-chat/refresh-token-successor/v1"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,18 @@ def _new_refresh_token() -> str:
     return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
 
 
+def _successor(secret: str, refresh_token: str) -> str:
+    """The token `refresh_token` is exchanged for, the same on every exchange: concurrent
+    refreshes with one token all get its one successor, and only digests are stored.
+
+    A keyed hash: without the JWT secret neither a token nor the stored digests tell anyone
+    a successor. Same shape as a first token (43 URL-safe characters, 256 bits).
+    """
+    key = hmac.new(secret.encode(), SUCCESSOR_KEY_LABEL, hashlib.sha256).digest()
+    mac = hmac.new(key, refresh_token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
 def _issued(
     ctx: RequestContext, user: UserRow, session_id: UUID, refresh_token: str
 ) -> IssuedSession:
@@ -90,6 +107,7 @@ async def _start(ctx: RequestContext, conn: AsyncConnection, user: UserRow) -> I
 async def sign_up(ctx: RequestContext, email: str, password: str) -> IssuedSession:
     email = normalise_email(email)
     check_length(password)
+    await sign_up_limits.admit(ctx)
     password_hash = await ctx.services.passwords.hash(password)
     async with service_transaction(ctx.services.engine) as conn:
         user = await users.create(conn, email, password_hash)
@@ -130,19 +148,19 @@ async def refresh(ctx: RequestContext, refresh_token: str) -> IssuedSession:
     # Ours are 43 characters; anything far longer is not worth hashing.
     if not refresh_token or len(refresh_token) > MAX_LENGTH:
         raise Unauthenticated(BAD_REFRESH)
-    new_token = _new_refresh_token()
+    successor = _successor(ctx.services.tokens.secret, refresh_token)
     auth = ctx.services.auth
     ttl = timedelta(seconds=auth.refresh_token_ttl)
     grace = timedelta(seconds=auth.refresh_reuse_grace_seconds)
     async with service_transaction(ctx.services.engine) as conn:
         outcome = await auth_sessions.rotate(
-            conn, _digest(refresh_token), _digest(new_token), ttl, grace
+            conn, _digest(refresh_token), _digest(successor), ttl, grace
         )
     if isinstance(outcome, Refusal):
         if outcome is Refusal.REUSED:
             log.warning("a refresh token was used twice: its session is revoked")
         raise Unauthenticated(BAD_REFRESH)
-    return _issued(ctx, outcome.user, outcome.session_id, new_token)
+    return _issued(ctx, outcome.user, outcome.session_id, successor)
 
 
 async def sign_out(ctx: RequestContext) -> bool:

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from resolvers.auth.passwords import DEFAULT_MAX_CONCURRENT
+
 MIN_SECRET_BYTES = 32
 
 # OWASP's Password Storage Cheat Sheet: argon2id configurations of equal strength, as
@@ -22,8 +24,8 @@ class AuthSettings(BaseModel):
     access_token_ttl: int = Field(default=3600, ge=30)
     refresh_token_ttl: int = Field(default=2_592_000, ge=60)
     # A spent refresh token presented again within this many seconds (before the token it
-    # was exchanged for is used) is exchanged again instead of revoking the session: two
-    # tabs refreshing at once. 0 makes every reuse revoke.
+    # was exchanged for is used) gets that same token again instead of revoking the session:
+    # two tabs refreshing at once. 0 makes every reuse revoke.
     refresh_reuse_grace_seconds: float = Field(default=10.0, ge=0, le=300)
     issuer: str = "reactor-chat"
     audience: str = "authenticated"
@@ -35,13 +37,23 @@ class AuthSettings(BaseModel):
     # An unknown kid refetches the key set at most this often, so junk tokens cannot make us
     # hammer the provider.
     jwks_min_refetch_interval: float = Field(default=30.0, ge=0)
-    # Brute force: failed sign-ins allowed per email and per client address in the window.
+    # Brute force (resolvers/auth/sign_in_limits.py), all within sign_in_window: failures
+    # allowed per (client address, email) pair, then per address across emails; and the
+    # failures of an email (from anywhere) after which its sign-ins are slowed, never refused.
     sign_in_max_failures: int = Field(default=10, ge=1)
     sign_in_window: int = Field(default=900, ge=1)
+    sign_in_max_failures_per_address: int = Field(default=50, ge=1)
+    sign_in_email_slowdown_after: int = Field(default=10, ge=0)
+    sign_in_email_slowdown_max_seconds: float = Field(default=10.0, ge=0, le=60)
+    # Sign-up attempts (each a password hash) allowed from one client address in an hour.
+    sign_up_per_address_per_hour: int = Field(default=10, ge=1)
     # argon2id cost; the defaults are RFC 9106's low-memory choice, above OWASP's minimum.
     argon2_memory_kib: int = Field(default=65_536, ge=7_168)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    # Hashes computed at once by one worker process; more wait their turn. Each takes a core
+    # and argon2_memory_kib of RAM, so workers x this should leave the event loops a core.
+    argon2_max_concurrent: int = Field(default=DEFAULT_MAX_CONCURRENT, ge=1, le=64)
 
     @model_validator(mode="after")
     def _strong_secret(self) -> AuthSettings:

@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.session import rls_transaction
 
-TABLES = ["auth.users", "auth.sessions", "auth.refresh_tokens", "auth.sign_in_failures"]
+TABLES = [
+    "auth.users",
+    "auth.sessions",
+    "auth.refresh_tokens",
+    "auth.sign_in_failures",
+    "auth.sign_up_attempts",
+]
 
 
 @pytest.mark.parametrize("table", TABLES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 
 import httpx
@@ -51,14 +52,43 @@ async def test_concurrent_refreshes_with_one_token_both_get_a_session(
     bodies = await asyncio.gather(*(refresh(client, payload["refreshToken"]) for _ in range(2)))
     issued = [body["data"]["refreshSession"] for body in bodies]
     assert all(body.get("errors") is None for body in bodies)
-    assert issued[0]["refreshToken"] != issued[1]["refreshToken"]
+    # One successor for both: the session does not fork into two chains.
+    assert issued[0]["refreshToken"] == issued[1]["refreshToken"]
     sids = {
         jwt.decode(i["accessToken"], options={"verify_signature": False})["sid"] for i in issued
     }
     assert len(sids) == 1
-    # Each tab carries on with its own token.
+    # Each tab carries on with the token it holds.
     for tab in issued:
         assert (await refresh(client, tab["refreshToken"])).get("errors") is None
+
+
+async def test_ten_concurrent_refreshes_with_one_token_get_one_successor(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    first = await sign_up(client)
+    bodies = await asyncio.gather(*(refresh(client, first["refreshToken"]) for _ in range(10)))
+    assert [body.get("errors") for body in bodies] == [None] * 10
+    successors = {body["data"]["refreshSession"]["refreshToken"] for body in bodies}
+    assert len(successors) == 1
+    (successor,) = successors
+    # The session holds two tokens, as digests only: the first and its one successor.
+    sid = jwt.decode(first["accessToken"], options={"verify_signature": False})["sid"]
+    async with engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text("select token_hash from auth.refresh_tokens where session_id = :sid"),
+                {"sid": sid},
+            )
+        ).scalars()
+        digests = {bytes(digest) for digest in stored}
+    assert digests == {
+        hashlib.sha256(t.encode()).digest() for t in (first["refreshToken"], successor)
+    }
+    # Once the successor is used, the first token is reuse: the session ends.
+    third = (await refresh(client, successor))["data"]["refreshSession"]
+    assert refused(await refresh(client, first["refreshToken"]))
+    assert refused(await refresh(client, third["refreshToken"]))
 
 
 async def test_reuse_within_the_grace_interval_revokes_once_the_session_moved_on(
@@ -83,6 +113,15 @@ async def test_a_zero_grace_interval_makes_every_reuse_revoke(settings: Settings
             rotated = (await refresh(client, payload["refreshToken"]))["data"]["refreshSession"]
             assert refused(await refresh(client, payload["refreshToken"]))
             assert refused(await refresh(client, rotated["refreshToken"]))
+            # Concurrent refreshes too: one is served, the rest revoke the session.
+            again = await sign_up(client)
+            bodies = await asyncio.gather(
+                *(refresh(client, again["refreshToken"]) for _ in range(3))
+            )
+            served = [b["data"]["refreshSession"] for b in bodies if b.get("errors") is None]
+            assert len(served) == 1
+            assert sum(refused(b) for b in bodies) == 2
+            assert refused(await refresh(client, served[0]["refreshToken"]))
 
 
 async def test_a_revoked_sessions_refresh_token_is_refused(client: httpx.AsyncClient) -> None:
