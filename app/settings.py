@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from app.vault import PREFIX as VAULT_PREFIX
 from app.vault import Vault, VaultError
-from db.config import DatabaseSettings
+from db.config import BrokerSettings, DatabaseSettings
 from gateway.config import AISettings
 from resolvers.auth.settings import AuthSettings
 from resolvers.chat.settings import ChatSettings
@@ -85,6 +85,7 @@ class Settings(BaseSettings):
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     ai: AISettings = Field(default_factory=AISettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)

@@ -45,6 +45,8 @@ MEANINGS: dict[str, str] = {
     "server.log_level": "`DEBUG`, `INFO`, `WARNING`, `ERROR`.",
     "database.url": "PostgreSQL URL of the login role; absent: an embedded PostgreSQL under "
     "`data_dir`.",
+    "broker.url": "`redis://…`: server processes pass live chat turns and conversation events "
+    "through Redis Streams; absent: through PostgreSQL's LISTEN/NOTIFY on the database.",
     "database.pool_size": "Connections each worker keeps open.",
     "database.max_overflow": "Connections a worker may open beyond `pool_size` under load.",
     "auth.jwt_secret": "HS256 signing key, at least 32 bytes; absent: generated once into "
