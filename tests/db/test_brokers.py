@@ -1,0 +1,216 @@
+"""Both broker engines against the same expectations (db/broker.py). Two broker instances stand
+for two server processes: nothing is shared between them but the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db import pg_broker
+from db.broker import MAX_MESSAGE_BYTES, Broker, BrokerLost, MessageTooLarge
+from db.engine import async_url
+from db.pg_broker import LISTEN_APPLICATION, PgBroker
+
+TIMEOUT = 10.0
+
+Opener = Callable[..., Awaitable[Broker]]
+
+
+@pytest.fixture(params=["postgres"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def open_broker(kind: str, database_url: str) -> AsyncIterator[Opener]:
+    """Starts brokers of the engine under test (one per simulated process), closed after."""
+    opened: list[Broker] = []
+
+    async def open_one(**options: Any) -> Broker:
+        broker: Broker
+        broker = PgBroker(database_url, **options)
+        await broker.start()
+        opened.append(broker)
+        return broker
+
+    yield open_one
+    for broker in opened:
+        await broker.close()
+
+
+@pytest.fixture
+def drop_connections(kind: str, engine: AsyncEngine) -> Callable[[], Awaitable[int]]:
+    """Kills the listening connections of this test process's
+    brokers from outside, as a restart or a failover would."""
+
+    async def drop_pg() -> int:
+        async with engine.connect() as conn:
+            killed = await conn.execute(
+                text(
+                    "select pg_terminate_backend(pid) from pg_stat_activity"
+                    " where application_name = :name and datname = current_database()"
+                ),
+                {"name": LISTEN_APPLICATION},
+            )
+            return len(killed.all())
+
+    return drop_pg
+
+
+def _topic() -> str:
+    return f"turn:{uuid.uuid4()}"
+
+
+async def _take(messages: AsyncIterator[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    async def take() -> list[dict[str, Any]]:
+        return [await anext(messages) for _ in range(count)]
+
+    return await asyncio.wait_for(take(), TIMEOUT)
+
+
+async def test_every_subscriber_in_every_process_gets_each_message_in_order(
+    open_broker: Opener,
+) -> None:
+    a, b = await open_broker(), await open_broker()
+    topic = _topic()
+    sent = [{"seq": i, "text": f"chunk {i} é"} for i in range(20)]
+    async with (
+        a.subscribe(topic) as on_a,
+        a.subscribe(topic) as also_on_a,
+        b.subscribe(topic) as on_b,
+    ):
+        for message in sent:
+            await a.publish(topic, message)
+        for messages in (on_a, also_on_a, on_b):
+            assert await _take(messages, len(sent)) == sent
+
+
+async def test_nothing_published_before_subscribing_arrives(open_broker: Opener) -> None:
+    a, b = await open_broker(), await open_broker()
+    topic = _topic()
+    await a.publish(topic, {"seq": "before"})
+    async with b.subscribe(topic) as messages:
+        await a.publish(topic, {"seq": "after"})
+        assert await _take(messages, 1) == [{"seq": "after"}]
+
+
+async def test_other_topics_do_not_arrive(open_broker: Opener) -> None:
+    a, b = await open_broker(), await open_broker()
+    mine, other = _topic(), _topic()
+    async with b.subscribe(mine) as messages, b.subscribe(other):
+        await a.publish(other, {"for": "other"})
+        await a.publish(mine, {"for": "mine"})
+        assert await _take(messages, 1) == [{"for": "mine"}]
+
+
+async def test_pg_topics_sharing_a_channel_stay_apart(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a hash collision would do: both topics on one channel.
+    monkeypatch.setattr(pg_broker, "channel_for", lambda topic: "rc_collision")
+    a, b = PgBroker(database_url), PgBroker(database_url)
+    await a.start()
+    await b.start()
+    try:
+        mine, other = _topic(), _topic()
+        async with b.subscribe(mine) as messages, b.subscribe(other) as others:
+            await a.publish(other, {"for": "other"})
+            await a.publish(mine, {"for": "mine"})
+            assert await _take(messages, 1) == [{"for": "mine"}]
+            assert await _take(others, 1) == [{"for": "other"}]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_message_over_the_limit_is_refused(open_broker: Opener) -> None:
+    a, b = await open_broker(), await open_broker()
+    topic = _topic()
+    # {"text":"…"} is 11 bytes around the text.
+    largest = {"text": "x" * (MAX_MESSAGE_BYTES - 11)}
+    async with b.subscribe(topic) as messages:
+        with pytest.raises(MessageTooLarge):
+            await a.publish(topic, {"text": "x" * (MAX_MESSAGE_BYTES - 10)})
+        # Bytes, not characters: é is two.
+        with pytest.raises(MessageTooLarge):
+            await a.publish(topic, {"text": "é" * (MAX_MESSAGE_BYTES // 2)})
+        await a.publish(topic, largest)
+        assert await _take(messages, 1) == [largest]
+
+
+async def test_a_dropped_connection_is_reported_and_a_new_subscription_works(
+    open_broker: Opener, drop_connections: Callable[[], Awaitable[int]]
+) -> None:
+    a, b = await open_broker(), await open_broker()
+    topic = _topic()
+    async with a.subscribe(topic) as on_a, b.subscribe(topic) as on_b:
+        await a.publish(topic, {"seq": 1})
+        assert await _take(on_b, 1) == [{"seq": 1}]
+        assert await drop_connections() == 2
+        # What arrived before the drop is still delivered, then the loss.
+        assert await _take(on_a, 1) == [{"seq": 1}]
+        for messages in (on_a, on_b):
+            with pytest.raises(BrokerLost):
+                await asyncio.wait_for(anext(messages), TIMEOUT)
+    async with b.subscribe(topic) as on_b:
+        await a.publish(topic, {"seq": 2})
+        assert await _take(on_b, 1) == [{"seq": 2}]
+
+
+async def test_a_burst_of_a_thousand_arrives_complete_and_in_order(open_broker: Opener) -> None:
+    # PostgreSQL queues notifications for listeners up to max_notify_queue_pages (8 GB by
+    # default).
+    a, b = await open_broker(), await open_broker()
+    topic = _topic()
+    async with b.subscribe(topic) as messages:
+        for i in range(1000):
+            await a.publish(topic, {"seq": i})
+        received = await _take(messages, 1000)
+    assert [m["seq"] for m in received] == list(range(1000))
+
+
+async def test_a_subscriber_that_falls_behind_is_dropped(open_broker: Opener) -> None:
+    a, b = await open_broker(), await open_broker(max_pending=10)
+    topic = _topic()
+    async with b.subscribe(topic) as messages:
+        for i in range(50):
+            await a.publish(topic, {"seq": i})
+        received: list[dict[str, Any]] = []
+
+        async def drain() -> None:
+            async for message in messages:
+                received.append(message)
+
+        with pytest.raises(BrokerLost, match="behind"):
+            await asyncio.wait_for(drain(), TIMEOUT)
+        assert len(received) < 50
+
+
+async def test_close_ends_subscriptions(open_broker: Opener) -> None:
+    a = await open_broker()
+    async with a.subscribe(_topic()) as messages:
+        await a.close()
+        assert await asyncio.wait_for(anext(messages, None), TIMEOUT) is None
+    with pytest.raises(BrokerLost):
+        async with a.subscribe(_topic()):
+            pass
+
+
+async def test_pg_takes_the_url_forms_the_engine_takes(database_url: str) -> None:
+    url = async_url(database_url)
+    assert url.startswith("postgresql+asyncpg://")
+    broker = PgBroker(url)
+    await broker.start()
+    try:
+        topic = _topic()
+        async with broker.subscribe(topic) as messages:
+            await broker.publish(topic, {"ok": True})
+            assert await _take(messages, 1) == [{"ok": True}]
+    finally:
+        await broker.close()
