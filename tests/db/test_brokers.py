@@ -4,11 +4,14 @@ for two server processes: nothing is shared between them but the engine."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,14 +19,27 @@ from db import pg_broker
 from db.broker import MAX_MESSAGE_BYTES, Broker, BrokerLost, MessageTooLarge
 from db.engine import async_url
 from db.pg_broker import LISTEN_APPLICATION, PgBroker
+from db.redis_broker import RedisBroker, client_name
 
+REDIS_URL = os.environ.get("REACTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TIMEOUT = 10.0
 
 Opener = Callable[..., Awaitable[Broker]]
 
 
-@pytest.fixture(params=["postgres"])
+def _redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(params=["postgres", "redis"])
 def kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis" and "REACTOR_TEST_REDIS_URL" not in os.environ:
+        if not _redis_reachable():
+            pytest.skip("no Redis on 127.0.0.1:6379 (set REACTOR_TEST_REDIS_URL)")
     return str(request.param)
 
 
@@ -34,7 +50,10 @@ async def open_broker(kind: str, database_url: str) -> AsyncIterator[Opener]:
 
     async def open_one(**options: Any) -> Broker:
         broker: Broker
-        broker = PgBroker(database_url, **options)
+        if kind == "redis":
+            broker = RedisBroker(REDIS_URL, **options)
+        else:
+            broker = PgBroker(database_url, **options)
         await broker.start()
         opened.append(broker)
         return broker
@@ -46,7 +65,7 @@ async def open_broker(kind: str, database_url: str) -> AsyncIterator[Opener]:
 
 @pytest.fixture
 def drop_connections(kind: str, engine: AsyncEngine) -> Callable[[], Awaitable[int]]:
-    """Kills the listening connections of this test process's
+    """Kills the listening (PostgreSQL) or reading (Redis) connections of this test process's
     brokers from outside, as a restart or a failover would."""
 
     async def drop_pg() -> int:
@@ -60,7 +79,18 @@ def drop_connections(kind: str, engine: AsyncEngine) -> Callable[[], Awaitable[i
             )
             return len(killed.all())
 
-    return drop_pg
+    async def drop_redis() -> int:
+        admin = Redis.from_url(REDIS_URL)
+        try:
+            clients = await admin.client_list()
+            readers = [c["id"] for c in clients if c.get("name") == client_name("broker-reader")]
+            for client_id in readers:
+                await admin.client_kill_filter(_id=client_id)
+            return len(readers)
+        finally:
+            await admin.aclose()
+
+    return drop_redis if kind == "redis" else drop_pg
 
 
 def _topic() -> str:
@@ -165,7 +195,7 @@ async def test_a_dropped_connection_is_reported_and_a_new_subscription_works(
 
 async def test_a_burst_of_a_thousand_arrives_complete_and_in_order(open_broker: Opener) -> None:
     # PostgreSQL queues notifications for listeners up to max_notify_queue_pages (8 GB by
-    # default).
+    # default); Redis keeps the stream's last 10,000 entries.
     a, b = await open_broker(), await open_broker()
     topic = _topic()
     async with b.subscribe(topic) as messages:
