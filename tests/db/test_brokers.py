@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import pg_broker
 from db.broker import MAX_MESSAGE_BYTES, Broker, BrokerLost, MessageTooLarge
+from db.brokers import create_broker
+from db.config import BrokerSettings
 from db.engine import async_url
 from db.pg_broker import LISTEN_APPLICATION, PgBroker
 from db.redis_broker import RedisBroker, client_name
@@ -230,6 +233,12 @@ async def test_close_ends_subscriptions(open_broker: Opener) -> None:
     with pytest.raises(BrokerLost):
         async with a.subscribe(_topic()):
             pass
+
+
+def test_create_broker_picks_redis_when_configured(database_url: str) -> None:
+    assert isinstance(create_broker(BrokerSettings(), database_url), PgBroker)
+    redis = BrokerSettings(url=SecretStr(REDIS_URL))
+    assert isinstance(create_broker(redis, database_url), RedisBroker)
 
 
 async def test_pg_takes_the_url_forms_the_engine_takes(database_url: str) -> None:
