@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import httpx
 from starlette.applications import Starlette
@@ -14,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from app.connections import ConnectionOperations
-from app.endpoints.fn_chat import fn_chat
+from app.endpoints.fn_chat import fn_chat, fn_chat_resume
 from app.endpoints.graphql import GraphQLView
 from app.endpoints.health import healthz, readyz
 from app.endpoints.metrics import mark_this_worker_dead, metrics
@@ -23,14 +25,20 @@ from app.endpoints.page import page_mount
 from app.jwks_fetch import jwks_fetcher
 from app.middleware import BodySizeLimit, RequestId
 from app.settings import Settings, load_settings
+from db.broker import Broker, BrokerLost
+from db.brokers import create_broker
 from db.engine import create_engine
+from db.records import MessageRow
 from gateway.providers import create_http_client
 from gateway.router import Gateway
 from resolvers.auth.jwks import KeySet
 from resolvers.auth.passwords import Passwords
 from resolvers.auth.settings import AuthSettings
 from resolvers.auth.tokens import ExternalIssuer, TokenVerifier
+from resolvers.chat.liveness import Liveness
+from resolvers.chat.relay import TurnRelay
 from resolvers.context import Services
+from resolvers.conversation_events import UPDATED, announce
 from schema.schema import build_schema
 
 log = logging.getLogger("reactor.app")
@@ -74,6 +82,36 @@ def _external_issuer(auth: AuthSettings, http: httpx.AsyncClient) -> ExternalIss
     return ExternalIssuer(keys=keys, issuer=auth.jwks_issuer, audience=auth.jwks_audience)
 
 
+def _database_url(settings: Settings) -> str:
+    if settings.database.url is None:
+        raise RuntimeError("the database URL is resolved before the app starts")
+    return settings.database.url.get_secret_value()
+
+
+CONNECT_SECONDS = 5.0
+
+
+async def _connect_relay(services: Services, broker: Broker) -> None:
+    """The broker started and the relay listening, retried until they are."""
+    delay = 0.5
+    while True:
+        try:
+            await broker.start()
+            relay = TurnRelay(broker, services.hub)
+            await relay.start()
+        except (BrokerLost, OSError, TimeoutError) as exc:
+            log.warning("broker unavailable (%s); retrying in %.0f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            continue
+        services.relay = relay
+        return
+
+
+async def _announce_swept(services: Services, reply: MessageRow) -> None:
+    await announce(services, reply.conversation_id, UPDATED, reply.id)
+
+
 def create_app(settings: Settings) -> Starlette:
     schema = build_schema(settings.server, transport_extensions=[ConnectionOperations])
     graphql = GraphQLView(schema, settings.server)
@@ -83,6 +121,13 @@ def create_app(settings: Settings) -> Starlette:
         http = create_http_client(settings.ai)
         services = _services(settings, http)
         app.state.services = services
+        broker = create_broker(settings.broker, _database_url(settings))
+        connecting = asyncio.ensure_future(_connect_relay(services, broker))
+        # Served at once when the database is there; without it the app still starts (and
+        # /readyz says why), and the relay joins when the broker comes up.
+        await asyncio.wait([connecting], timeout=CONNECT_SECONDS)
+        liveness = Liveness(services, on_swept=partial(_announce_swept, services))
+        await liveness.start()
         # Everything built so far (schema, metadata, modules) lives as long as the process.
         # Frozen, the cyclic collector stops re-scanning it on every full pass: those passes
         # stall the event loop, and with it every streaming turn (docs/benchmarks.md).
@@ -96,6 +141,11 @@ def create_app(settings: Settings) -> Starlette:
             cancelled = await services.turns.cancel_all()
             if cancelled:
                 log.warning("shutdown: %d chat turn(s) cancelled, partial replies saved", cancelled)
+            await liveness.close()
+            connecting.cancel()
+            if services.relay is not None:
+                await services.relay.close()
+            await broker.close()
             await http.aclose()
             services.passwords.close()
             await services.engine.dispose()
@@ -109,6 +159,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/fn/v1/chat", fn_chat, methods=["POST"]),
+            Route("/fn/v1/chat/{reply_id}", fn_chat_resume, methods=["GET"]),
             Route("/ai/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/ai/v1/models", models, methods=["GET"]),
             page_mount(),  # last: it answers every path the routes above do not

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 CONVERSATION_NOT_FOUND = "RX404"
 MESSAGE_LIMIT_REACHED = "RL429"
+TURNS_IN_FLIGHT = "RT429"
 
 
 class ConversationNotFound(Exception):
@@ -22,13 +23,20 @@ class MessageLimitReached(Exception):
         self.retry_after = retry_after
 
 
+class TurnsInFlightReached(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"turns in flight at the limit; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
 def _sqlstate(exc: DBAPIError) -> tuple[str | None, str | None]:
     return getattr(exc.orig, "sqlstate", None), getattr(exc.orig, "detail", None)
 
 
 @contextmanager
 def refusals() -> Iterator[None]:
-    """Turns the functions' refusals into ConversationNotFound / MessageLimitReached."""
+    """Turns the functions' refusals into ConversationNotFound / MessageLimitReached /
+    TurnsInFlightReached."""
     try:
         yield
     except DBAPIError as exc:
@@ -37,4 +45,6 @@ def refusals() -> Iterator[None]:
             raise ConversationNotFound from None
         if state == MESSAGE_LIMIT_REACHED:
             raise MessageLimitReached(int(detail or 1)) from None
+        if state == TURNS_IN_FLIGHT:
+            raise TurnsInFlightReached(int(detail or 1)) from None
         raise

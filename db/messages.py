@@ -6,14 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import RowMapping, func, insert, select, text
+from sqlalchemy import RowMapping, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.errors import refusals
 from db.records import MessageRow
 from db.tables import messages
 
-_COLUMNS = (
+COLUMNS = (
     messages.c.id,
     messages.c.conversation_id,
     messages.c.role,
@@ -21,10 +20,11 @@ _COLUMNS = (
     messages.c.created_at,
     messages.c.seq,
     messages.c.metadata,
+    messages.c.status,
 )
 
 
-def _row(row: RowMapping) -> MessageRow:
+def row_of(row: RowMapping) -> MessageRow:
     return MessageRow(**row)
 
 
@@ -40,32 +40,9 @@ async def add(
         .values(
             conversation_id=conversation_id, role=role, content=content, metadata=metadata or {}
         )
-        .returning(*_COLUMNS)
+        .returning(*COLUMNS)
     )
-    return _row(result.mappings().one())
-
-
-_OPEN_TURN = text(
-    "select * from open_chat_turn(:conversation_id, :content, :per_hour, :history_limit)"
-)
-
-
-async def open_turn(
-    conn: AsyncConnection, conversation_id: UUID, content: str, *, per_hour: int, history_limit: int
-) -> list[MessageRow]:
-    """The database function `open_chat_turn` (migration 0007), one round trip: the caller's
-    conversation checked (ConversationNotFound), the message admitted under the hourly limit
-    (MessageLimitReached) and saved, and the newest `history_limit` messages returned oldest
-    first, the new one last."""
-    params = {
-        "conversation_id": conversation_id,
-        "content": content,
-        "per_hour": per_hour,
-        "history_limit": history_limit,
-    }
-    with refusals():
-        result = await conn.execute(_OPEN_TURN, params)
-        return [_row(r) for r in result.mappings()]
+    return row_of(result.mappings().one())
 
 
 async def newest(
@@ -78,7 +55,7 @@ async def newest(
     into such calls).
     """
     ranked = select(
-        *_COLUMNS,
+        *COLUMNS,
         func.row_number()
         .over(partition_by=messages.c.conversation_id, order_by=messages.c.seq.desc())
         .label("rank"),
@@ -87,11 +64,11 @@ async def newest(
         ranked = ranked.where(messages.c.seq < before)
     inner = ranked.subquery()
     query = (
-        select(*(inner.c[c.name] for c in _COLUMNS))
+        select(*(inner.c[c.name] for c in COLUMNS))
         .where(inner.c.rank <= last + 1)
         .order_by(inner.c.conversation_id, inner.c.seq)
     )
     found: dict[UUID, list[MessageRow]] = {cid: [] for cid in conversation_ids}
     for row in (await conn.execute(query)).mappings():
-        found[row["conversation_id"]].append(_row(row))
+        found[row["conversation_id"]].append(row_of(row))
     return found

@@ -96,8 +96,10 @@ class _Listener:
 class PgBroker:
     """`Broker` over LISTEN/NOTIFY on the database at `url` (any form db/engine.py accepts)."""
 
-    def __init__(self, url: str, *, max_pending: int = MAX_PENDING) -> None:
+    def __init__(self, url: str, *, max_pending: int = MAX_PENDING, label: str = "") -> None:
+        """`label` is added to the connections' application names, to tell them apart."""
         self._dsn = _dsn(url)
+        self._label = label
         self._max_pending = max_pending
         self._listener: _Listener | None = None
         # Guards LISTEN/UNLISTEN and the ping: asyncpg runs one statement at a time.
@@ -184,7 +186,7 @@ class PgBroker:
         if self._closed:
             raise BrokerLost("the broker is closed")
         if self._listener is None or self._listener.lost:
-            conn = await self._connect(LISTEN_APPLICATION)
+            conn = await self._connect(LISTEN_APPLICATION + self._label)
             self._listener = _Listener(conn)
         return self._listener
 
@@ -195,7 +197,9 @@ class PgBroker:
         if self._publisher is None or self._publisher.is_closed():
             # A notification is not durable anyway: do not wait for each one's WAL flush
             # (pg_notify gives its transaction an id, so each commit would wait for one).
-            self._publisher = await self._connect(NOTIFY_APPLICATION, synchronous_commit="off")
+            self._publisher = await self._connect(
+                NOTIFY_APPLICATION + self._label, synchronous_commit="off"
+            )
         return self._publisher
 
     async def _connect(self, application: str, **settings: str) -> asyncpg.Connection:

@@ -27,6 +27,8 @@ class MessageRow:
     created_at: datetime
     seq: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    # complete, streaming (a reply still being written) or incomplete (it ended early).
+    status: str = "complete"
 
 
 @dataclass(frozen=True, slots=True)

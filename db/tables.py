@@ -45,6 +45,26 @@ messages = Table(
     # Insertion order: timestamps tie within a transaction, seq never does.
     Column("seq", BigInteger, nullable=False, server_default=FetchedValue()),
     Column("metadata", JSONB, nullable=False, server_default=FetchedValue()),
+    Column("status", Text, nullable=False, server_default=FetchedValue()),
+)
+
+# A turn in flight (migration 0009): the per-user cap counts these; a process's heartbeat in
+# turn_processes keeps its turns from being swept as ghosts.
+chat_turns = Table(
+    "chat_turns",
+    metadata,
+    Column("id", Uuid, primary_key=True, server_default=FetchedValue()),
+    Column("user_id", Uuid, nullable=False, server_default=FetchedValue()),
+    Column("process_id", Uuid, nullable=False),
+    Column("reply_id", Uuid, ForeignKey("messages.id"), nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
+)
+
+turn_processes = Table(
+    "turn_processes",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
 )
 
 products = Table(

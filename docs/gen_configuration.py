@@ -126,6 +126,18 @@ MEANINGS: dict[str, str] = {
     "chat.tools": "Tools offered to the model; see [tools](chat.md#tools).",
     "chat.max_message_chars": "Longest message a user may send.",
     "chat.max_tool_rounds": "Most model → tool → model rounds in one turn.",
+    "chat.max_turns_in_flight": "Replies one user may have streaming at once, on every surface "
+    "(`chat`, `sendMessage`, `/fn/v1/chat`, `/ai/v1`), exact across processes; past it "
+    "`RATE_LIMITED`. A turn outlives its client, so this is what keeps one user from starting "
+    "hundreds.",
+    "chat.checkpoint_interval": "Seconds between saves of a reply while it streams: the most "
+    "text a crash can lose.",
+    "chat.max_reply_chars": "A reply longer than this is ended and saved `INCOMPLETE` "
+    "(finish reason `length`).",
+    "chat.turn_lease_seconds": "A process whose heartbeat is this old is taken for dead; "
+    "another marks the replies it left streaming `INCOMPLETE` (`interrupted`).",
+    "chat.max_buffered_events": "Events a client may fall behind a reply before it is let go "
+    "with `RATE_LIMITED` (it can rejoin with `resumeChat`); the turn never waits for it.",
     "vault.dir": "File-backed vault: one file per secret, `<dir>/<path>`.",
     "vault.addr": "HashiCorp Vault address; when set, `vault:` references are read from its "
     "KV v2 engine.",

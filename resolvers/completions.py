@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
+from uuid import UUID
 
+from db import turns as turn_queries
 from gateway.errors import CompletionFailed
 from gateway.events import Completion, Event
 from gateway.request import ChatRequest
@@ -23,6 +26,8 @@ class Admitted:
 
     request: ChatRequest
     route: Route
+    # Its place among the caller's turns in flight, given back when the call ends.
+    turn_id: UUID
 
     @property
     def model_name(self) -> str:
@@ -58,14 +63,35 @@ async def admit(ctx: RequestContext, request: ChatRequest) -> Admitted:
     # Before the allowance: a refused request costs nothing, so it counts for nothing.
     check_bounds(ctx, request)
     route = resolve_model(ctx, request.model)
-    async with ctx.db() as conn:
-        await message_limits.admit(conn, ctx.services.chat.max_messages_per_hour)
+    chat = ctx.services.chat
+    with message_limits.enforced(chat.max_messages_per_hour, chat.max_turns_in_flight):
+        async with ctx.db() as conn:
+            await message_limits.admit(conn, chat.max_messages_per_hour)
+            # A call in flight counts with the chat turns under the same per-user cap.
+            turn_id = await turn_queries.begin(
+                conn, max_in_flight=chat.max_turns_in_flight, process=ctx.services.process_id
+            )
     # Providers see which of our users asked, for their abuse tracking.
-    return Admitted(dataclasses.replace(request, user=str(user_id)), route)
+    return Admitted(dataclasses.replace(request, user=str(user_id)), route, turn_id)
 
 
-def stream(ctx: RequestContext, admitted: Admitted) -> AsyncGenerator[Event, None]:
-    return ctx.services.gateway.stream(admitted.request, admitted.route)
+async def _end(ctx: RequestContext, admitted: Admitted) -> None:
+    async def end() -> None:
+        async with ctx.db() as conn:
+            await turn_queries.end(conn, admitted.turn_id)
+
+    await ctx.services.turns.shielded(end())
+
+
+async def stream(ctx: RequestContext, admitted: Admitted) -> AsyncGenerator[Event, None]:
+    try:
+        async with aclosing(
+            ctx.services.gateway.stream(admitted.request, admitted.route)
+        ) as events:
+            async for event in events:
+                yield event
+    finally:
+        await _end(ctx, admitted)
 
 
 async def complete(ctx: RequestContext, admitted: Admitted) -> Completion:
@@ -73,3 +99,5 @@ async def complete(ctx: RequestContext, admitted: Admitted) -> Completion:
         return await ctx.services.gateway.complete(admitted.request, admitted.route)
     except CompletionFailed as exc:
         raise UpstreamError(exc.message, reason=exc.kind) from None
+    finally:
+        await _end(ctx, admitted)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.session import Transaction, rls_transaction
 from resolvers.auth.tokens import TokenVerifier, bearer_token
+from resolvers.chat.live import TurnHub
 from resolvers.chat.registry import TurnRegistry
 from resolvers.errors import AppError, Unauthenticated
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from gateway.router import Gateway
     from resolvers.auth.passwords import Passwords
     from resolvers.auth.settings import AuthSettings
+    from resolvers.chat.relay import TurnRelay
     from resolvers.chat.settings import ChatSettings
 
 
@@ -41,6 +43,13 @@ class Services:
 
     # Chat turns in flight: graceful shutdown waits for them, then cancels the rest.
     turns: TurnRegistry = field(default_factory=TurnRegistry)
+    # The same turns by reply id, with whoever follows them, for rejoining and stopping.
+    hub: TurnHub = field(default_factory=TurnHub)
+    # This process among the others sharing the database: its turns carry it, and its
+    # heartbeat keeps them from being taken for a dead process's.
+    process_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # Turns and conversation events across processes; set once the broker is up.
+    relay: TurnRelay | None = None
 
 
 @dataclass

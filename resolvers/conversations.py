@@ -12,6 +12,7 @@ from db import loaders
 from db.loaders import MessagesKey
 from db.records import ConversationRow, MessageRow
 from resolvers.context import RequestContext
+from resolvers.conversation_events import CONVERSATION, DELETED, announce
 from resolvers.errors import BadUserInput, NotFound
 from resolvers.pagination import (
     Page,
@@ -57,6 +58,7 @@ async def rename(ctx: RequestContext, conversation_id: UUID, title: str) -> Conv
         row = await conversation_queries.rename(conn, conversation_id, cleaned)
     if row is None:
         raise NotFound("No such conversation.")
+    await announce(ctx.services, conversation_id, CONVERSATION)
     return row
 
 
@@ -66,6 +68,11 @@ async def delete(ctx: RequestContext, conversation_id: UUID) -> bool:
         deleted = await conversation_queries.delete_one(conn, conversation_id)
     if not deleted:
         raise NotFound("No such conversation.")
+    # Its replies are gone: their turns stop here and in every other process.
+    ctx.services.hub.stop_conversation(conversation_id)
+    if ctx.services.relay is not None:
+        await ctx.services.relay.stop_conversation_elsewhere(conversation_id)
+    await announce(ctx.services, conversation_id, DELETED)
     return True
 
 

@@ -9,15 +9,16 @@ from uuid import UUID
 
 import strawberry
 
+from resolvers.chat import rejoin
 from resolvers.chat import turn as chat
 from resolvers.chat.events import (
     TurnCompleted,
     TurnDelta,
-    TurnEvent,
     TurnStarted,
     TurnToolCall,
     TurnToolResult,
 )
+from resolvers.chat.live import Followed, TurnSnapshot
 from schema.context import Info
 from schema.types import Message, Usage
 
@@ -26,6 +27,19 @@ from schema.types import Message, Usage
 class ChatStarted:
     user_message: Message = strawberry.field(description="the user message, already saved")
     model: str = strawberry.field(description="the provider/model target that serves this turn")
+    reply_id: UUID = strawberry.field(
+        description=(
+            "the assistant reply this turn writes (status STREAMING until it ends):"
+            " for resumeChat and stopChat"
+        )
+    )
+
+
+@strawberry.type
+class TextSnapshot:
+    text: str = strawberry.field(
+        description="the reply so far, sent first when a turn is rejoined; TextDeltas continue it"
+    )
 
 
 @strawberry.type
@@ -55,24 +69,28 @@ class ChatCompleted:
     usage: Usage | None
 
 
-AnyChatEvent = ChatStarted | TextDelta | ToolCall | ToolResult | ChatCompleted
+AnyChatEvent = ChatStarted | TextSnapshot | TextDelta | ToolCall | ToolResult | ChatCompleted
 ChatEvent = Annotated[
     AnyChatEvent,
     strawberry.union(
         "ChatEvent",
         description=(
-            "what a chat turn streams, in this order: ChatStarted, then TextDelta / ToolCall /"
-            " ToolResult, then ChatCompleted"
+            "what a chat turn streams, in this order: ChatStarted (TextSnapshot when rejoined),"
+            " then TextDelta / ToolCall / ToolResult, then ChatCompleted"
         ),
     ),
 ]
 
 
-def to_chat_event(event: TurnEvent) -> AnyChatEvent:
+def to_chat_event(event: Followed) -> AnyChatEvent:
     if type(event) is TurnDelta:
         return TextDelta(text=event.text)
     if isinstance(event, TurnStarted):
-        return ChatStarted(user_message=Message.of(event.user_message), model=event.model)
+        return ChatStarted(
+            user_message=Message.of(event.user_message), model=event.model, reply_id=event.reply_id
+        )
+    if isinstance(event, TurnSnapshot):
+        return TextSnapshot(text=event.text)
     if isinstance(event, TurnToolCall):
         return ToolCall(id=event.id, name=event.name, arguments=event.arguments)
     if isinstance(event, TurnToolResult):
@@ -94,6 +112,15 @@ class ChatMutation:
     ) -> Message:
         return Message.of(await chat.send_message(info.context, conversation_id, message, model))
 
+    @strawberry.mutation(
+        description=(
+            "ends a streaming turn early: the upstream request is closed, the reply so far saved"
+            " INCOMPLETE (finishReason cancelled)"
+        )
+    )
+    async def stop_chat(self, info: Info, reply_id: UUID) -> Message:
+        return Message.of(await rejoin.stop(info.context, reply_id))
+
 
 @strawberry.type
 class Subscription:
@@ -103,9 +130,21 @@ class Subscription:
     async def chat(
         self, info: Info, conversation_id: UUID, message: str, model: str | None = None
     ) -> AsyncGenerator[ChatEvent, None]:
-        # Closing this generator (the client left or completed) closes the turn's, which
-        # closes the upstream stream and saves the partial reply.
+        # Closing this generator (the client left or completed) only detaches: the turn goes
+        # on, and its reply is saved; resumeChat rejoins it.
         turn = chat.run_turn(info.context, conversation_id, message, model)
         async with aclosing(turn) as events:
+            async for event in events:
+                yield to_chat_event(event)
+
+    @strawberry.subscription(
+        description=(
+            "rejoins a reply from any connection, device or server process: TextSnapshot (the"
+            " reply so far), then the live events, then ChatCompleted; a reply that has ended"
+            " gives its TextSnapshot and ChatCompleted at once"
+        )
+    )
+    async def resume_chat(self, info: Info, reply_id: UUID) -> AsyncGenerator[ChatEvent, None]:
+        async with aclosing(rejoin.resume(info.context, reply_id)) as events:
             async for event in events:
                 yield to_chat_event(event)

@@ -14,6 +14,7 @@ from strawberry.types.execution import ExecutionContext
 
 from schema.auth import AuthMutation, AuthQuery
 from schema.chat import ChatMutation, Subscription
+from schema.conversation_events import ConversationSubscription
 from schema.errors import classify
 from schema.limits import GraphQLLimits, limit_extensions
 from schema.metrics import OperationMetrics
@@ -38,7 +39,7 @@ def build_schema(
     return ReactorSchema(
         query=merge_types("Query", (Query, AuthQuery)),
         mutation=merge_types("Mutation", (Mutation, AuthMutation, ChatMutation)),
-        subscription=Subscription,
+        subscription=merge_types("Subscription", (Subscription, ConversationSubscription)),
         # The caches first: a client sends the same few documents over and over (a chat turn
         # is one subscription document), and parsing and validating one costs milliseconds.
         extensions=[

@@ -24,6 +24,13 @@ class Role(Enum):
     TOOL = "tool"
 
 
+@strawberry.enum
+class MessageStatus(Enum):
+    COMPLETE = "complete"
+    STREAMING = "streaming"
+    INCOMPLETE = "incomplete"
+
+
 @strawberry.type
 class User:
     id: UUID
@@ -55,6 +62,7 @@ class Message:
     role: Role
     content: str
     created_at: datetime
+    status: MessageStatus
 
     @classmethod
     def of(cls, row: MessageRow) -> Message:
@@ -64,6 +72,7 @@ class Message:
             role=Role(row.role),
             content=row.content,
             created_at=row.created_at,
+            status=MessageStatus(row.status),
         )
 
 

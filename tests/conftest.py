@@ -45,6 +45,8 @@ def settings(database_url: str, data_dir: Path) -> Settings:
         # The suite signs up hundreds of users from loopback; the limit's own tests set it.
         auth={"jwt_secret": SECRET, "sign_up_per_address_per_hour": 1_000_000},
         ai={"local_delay_ms": 0},
+        # Many turns of one user at once (the hourly limit's race); the cap has its own tests.
+        chat={"max_turns_in_flight": 1000},
     )
 
 

@@ -4,6 +4,8 @@ TurnToolResult, then TurnCompleted. The transports (GraphQL, SSE) turn these int
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
 
 from db.records import MessageRow
 
@@ -31,12 +33,29 @@ class Usage:
             "total_tokens": self.total_tokens,
         }
 
+    @classmethod
+    def of(cls, metadata: dict[str, Any]) -> Usage | None:
+        """The usage a saved message's metadata records, if any."""
+        saved = metadata.get("usage")
+        if not isinstance(saved, dict):
+            return None
+        try:
+            return cls(
+                int(saved["prompt_tokens"]),
+                int(saved["completion_tokens"]),
+                int(saved["total_tokens"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
 
 @dataclass(frozen=True, slots=True)
 class TurnStarted:
     user_message: MessageRow
     # The provider/model target serving the turn.
     model: str
+    # The assistant reply the turn writes, `streaming` until it ends.
+    reply_id: UUID
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,20 +12,27 @@ from contextlib import contextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import message_ledger
-from db.errors import MessageLimitReached
+from db.errors import MessageLimitReached, TurnsInFlightReached
 from resolvers.errors import RateLimited
 from resolvers.metrics import RATE_LIMIT_REFUSALS
 
 
 @contextmanager
-def enforced(per_hour: int) -> Iterator[None]:
-    """Around database work that admits a message: a refusal becomes RateLimited."""
+def enforced(per_hour: int, in_flight: int | None = None) -> Iterator[None]:
+    """Around database work that admits a message (and a turn): a refusal becomes
+    RateLimited."""
     try:
         yield
     except MessageLimitReached as exc:
         RATE_LIMIT_REFUSALS.labels(limit="messages").inc()
         raise RateLimited(
             f"At most {per_hour} messages an hour; try again later.",
+            retry_after=exc.retry_after,
+        ) from None
+    except TurnsInFlightReached as exc:
+        RATE_LIMIT_REFUSALS.labels(limit="turns_in_flight").inc()
+        raise RateLimited(
+            f"At most {in_flight} replies can stream at once; wait for one to finish.",
             retry_after=exc.retry_after,
         ) from None
 

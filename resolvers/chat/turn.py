@@ -17,7 +17,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from db import messages as message_queries
+from db import turns as turn_queries
 from db.errors import ConversationNotFound
 from db.records import MessageRow
 from gateway.errors import UnknownModel
@@ -34,8 +34,10 @@ from resolvers.chat.events import (
     TurnToolResult,
 )
 from resolvers.chat.history import to_messages
+from resolvers.chat.live import Followed, Follower, LiveTurn
 from resolvers.chat.reply import Reply
 from resolvers.context import RequestContext
+from resolvers.conversation_events import ADDED, UPDATED, announce
 from resolvers.errors import AppError, BadUserInput, NotFound, UpstreamError
 from resolvers.metrics import (
     CHAT_STREAMING_TURNS,
@@ -63,23 +65,33 @@ def resolve_model(ctx: RequestContext, model: str | None) -> Route:
         raise BadUserInput(str(exc), argument="model") from None
 
 
-async def _open_turn(
-    ctx: RequestContext, conversation_id: UUID, text: str
-) -> tuple[MessageRow, list[MessageRow], asyncio.Task[None]]:
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    user_message: MessageRow
+    history: list[MessageRow]
+    reply: MessageRow
+    # The opening transaction's commit, still running while the model's request starts.
+    committed: asyncio.Task[None]
+
+
+async def _open_turn(ctx: RequestContext, conversation_id: UUID, text: str) -> _Opened:
     """One short transaction, one statement after the identity: the conversation checked, the
-    message admitted under the hourly limit and saved, the history the model will see read
-    (the new message is its newest entry). Returned with its commit still running."""
+    message admitted under the hourly limit and the cap on turns in flight and saved, the
+    reply row created `streaming`, the history the model will see read (the new message is
+    its newest entry). Returned with its commit still running."""
     chat = ctx.services.chat
     tx = ctx.transaction()
-    with message_limits.enforced(chat.max_messages_per_hour):
+    with message_limits.enforced(chat.max_messages_per_hour, chat.max_turns_in_flight):
         try:
             conn = await tx.start()
-            history = await message_queries.open_turn(
+            history, reply = await turn_queries.open_turn(
                 conn,
                 conversation_id,
                 text,
                 per_hour=chat.max_messages_per_hour,
                 history_limit=chat.history_limit,
+                max_in_flight=chat.max_turns_in_flight,
+                process=ctx.services.process_id,
             )
         except BaseException as exc:
             # Rolled back; the exception goes on (a refusal as RATE_LIMITED).
@@ -89,18 +101,13 @@ async def _open_turn(
             raise
     committed = ctx.services.turns.save(tx.commit())
     committed.add_done_callback(_report_failed_commit)
-    return history[-1], history, committed
+    return _Opened(history[-1], history, reply, committed)
 
 
 def _report_failed_commit(committed: asyncio.Task[None]) -> None:
     # Logged here, as the turn may have ended (its client gone) before awaiting it.
     if not committed.cancelled() and committed.exception() is not None:
         log.error("chat turn: saving the user message failed", exc_info=committed.exception())
-
-
-async def _wait_saved(committed: asyncio.Task[None]) -> None:
-    """The user message's commit, ended; a failure fails the turn before anything is sent."""
-    await asyncio.shield(committed)
 
 
 @dataclass
@@ -112,9 +119,20 @@ class _Round:
     error: ErrorEvent | None = None
 
 
+# How a turn ended -> the reply's status and finish reason.
+_ENDINGS = {
+    "cancelled": "cancelled",
+    "interrupted": "interrupted",
+    "length": "length",
+    "upstream_error": "error",
+    "error": "error",
+}
+
+
 class _Turn:
-    """One turn after its user message was admitted: model calls and tool rounds until a
-    reply, each step a method; `outcome` says how it ended, for the metrics and the log."""
+    """One turn after its user message was admitted, run by a task of its own: model calls
+    and tool rounds until a reply, each step a method. What it produces goes to its
+    `LiveTurn`, which hands it to whoever follows; `outcome` says how it ended."""
 
     def __init__(
         self,
@@ -122,33 +140,75 @@ class _Turn:
         model: str | None,
         route: Route,
         user_id: UUID,
-        opened: tuple[MessageRow, list[MessageRow], asyncio.Task[None]],
-        reply: Reply,
+        opened: _Opened,
+        live: LiveTurn,
     ) -> None:
         self.ctx = ctx
         self.model = model
         # Resolved once, before the turn opened: every round is served from it.
         self.route = route
         self.user_id = user_id
-        self.user_row, history, self.committed = opened
-        self.reply = reply
+        self.opened = opened
+        self.live = live
         chat = ctx.services.chat
+        self.reply = Reply(
+            ctx,
+            opened.reply.conversation_id,
+            opened.reply.id,
+            route.targets[0].name,
+            chat.checkpoint_interval,
+        )
         self.max_tool_rounds = chat.max_tool_rounds
-        self.messages = to_messages(chat.system_prompt, history)
+        self.max_reply_chars = chat.max_reply_chars
+        self.messages = to_messages(chat.system_prompt, opened.history)
         self.offered = [name for name in chat.tools if name in tools.TOOLS]
         self.specs = tools.specs(self.offered)
         self.announced = False
         self.outcome = "incomplete"
-        # Registered as in flight: graceful shutdown waits for it, then cancels it.
-        self.task = ctx.services.turns.begin()
+        self.finish_reason = "stop"
+        self.error_kind: str | None = None
 
-    async def events(self) -> AsyncGenerator[TurnEvent, None]:
+    async def run(self) -> None:
+        """The task's body: the turn to its end, the reply saved, the followers told."""
+        registry = self.ctx.services.turns
+        task = registry.begin()
+        error: BaseException | None = None
+        cancelled = False
+        CHAT_STREAMING_TURNS.inc()
+        try:
+            async for event in self._events():
+                self.live.emit(event)
+        except asyncio.CancelledError:
+            cancelled = True
+            self.outcome = self.live.stop_reason or "interrupted"
+        except Exception as exc:  # noqa: BLE001 - handed to every follower, which raises it
+            error = exc
+            if self.outcome == "incomplete":
+                self.outcome = "error"
+        finally:
+            CHAT_STREAMING_TURNS.dec()
+        try:
+            saved = await self._save()
+            completed = None if saved is None else TurnCompleted(saved, self.reply.usage)
+            self.live.finish(completed if error is None else None, error)
+            if saved is not None:
+                await announce(self.ctx.services, saved.conversation_id, UPDATED, saved.id)
+        finally:
+            self.ctx.services.hub.remove(self.live)
+            registry.end(task)
+            self._count()
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def _events(self) -> AsyncGenerator[TurnEvent, None]:
         for round_ in range(self.max_tool_rounds + 1):
             # The last round may not call tools: the model must answer with what it has.
             last = round_ == self.max_tool_rounds
             result = _Round()
             async for event in self._call_model(last, result):
                 yield event
+            if self.outcome == "length":
+                return
             if result.error is not None:
                 async for event in self._fail(result.error):
                     yield event
@@ -156,16 +216,20 @@ class _Turn:
                 async for event in self._tool_round(result.calls):
                     yield event
                 continue
-            saved = await self.reply.save_reply(result.finish)
             self.outcome = "completed"
-            yield TurnCompleted(saved, self.reply.usage)
+            self.finish_reason = result.finish
             return
 
-    async def _announce(self, target: str) -> TurnStarted:
-        """TurnStarted, once the user message has committed: nothing is emitted before."""
+    async def _start(self, target: str) -> AsyncGenerator[TurnEvent, None]:
+        """TurnStarted, once the user message has committed (nothing is emitted before); then
+        the conversation's other devices hear of the two new messages."""
         self.announced = True
-        await _wait_saved(self.committed)
-        return TurnStarted(self.user_row, target)
+        await asyncio.shield(self.opened.committed)
+        opened = self.opened
+        yield TurnStarted(opened.user_message, target, opened.reply.id)
+        conversation = opened.reply.conversation_id
+        await announce(self.ctx.services, conversation, ADDED, opened.user_message.id)
+        await announce(self.ctx.services, conversation, ADDED, opened.reply.id, streaming=True)
 
     async def _call_model(self, last: bool, result: _Round) -> AsyncGenerator[TurnEvent, None]:
         request = ChatRequest(
@@ -179,12 +243,16 @@ class _Turn:
         async with aclosing(self.ctx.services.gateway.stream(request, self.route)) as stream:
             async for event in stream:
                 if type(event) is TextDelta:
-                    reply.on_delta(event.text)
-                    yield TurnDelta(event.text)
+                    yield TurnDelta(reply.on_delta(event.text))
+                    if reply.length > self.max_reply_chars:
+                        # A server limit ends the turn as stopChat would; the upstream closes.
+                        self.outcome = "length"
+                        return
                 elif type(event) is Started:
                     reply.on_started(event.target)
                     if not self.announced:
-                        yield await self._announce(event.target)
+                        async for started in self._start(event.target):
+                            yield started
                 elif type(event) is ToolCallEvent:
                     result.calls.append(event)
                 elif type(event) is UsageEvent:
@@ -195,12 +263,13 @@ class _Turn:
                     result.error = event
 
     async def _fail(self, error: ErrorEvent) -> AsyncGenerator[TurnEvent, None]:
-        """The provider failed: the reply so far saved incomplete, then UPSTREAM_ERROR."""
+        """The provider failed: the reply so far is saved incomplete, then UPSTREAM_ERROR."""
         if not self.announced:
-            yield await self._announce(error.target or self.reply.target)
+            async for started in self._start(error.target or self.reply.target):
+                yield started
         self.outcome = "upstream_error"
+        self.error_kind = error.kind
         log.warning("chat turn: provider failed (%s, target %s)", error.kind, error.target)
-        await self.reply.save_partial("upstream_error", error.kind)
         raise UpstreamError(error.message, reason=error.kind)
 
     async def _tool_round(self, calls: list[ToolCallEvent]) -> AsyncGenerator[TurnEvent, None]:
@@ -211,7 +280,8 @@ class _Turn:
             result = await tools.call(self.ctx, self.offered, call.name, call.arguments_json)
             results.append(result)
             yield TurnToolResult(call.id, call.name, result)
-        said, made = await self.reply.save_tool_round(calls, results)
+        said = self.reply.text
+        made = await self.reply.save_tool_round(calls, results)
         self.messages = [
             *self.messages,
             Message("assistant", said or None, tool_calls=tuple(made)),
@@ -221,30 +291,41 @@ class _Turn:
             ),
         ]
 
-    async def close(self) -> None:
-        """However the turn ended: a reply cut short is saved incomplete, then counted."""
+    async def _save(self) -> MessageRow | None:
+        if not self.opened.committed.done() or self.opened.committed.exception() is not None:
+            # The opening never committed: there is no reply row to save.
+            if not self.opened.committed.done():
+                await asyncio.wait([self.opened.committed])
+            if self.opened.committed.cancelled() or self.opened.committed.exception():
+                return None
+        if self.outcome == "completed":
+            return await self.reply.finish(turn_queries.COMPLETE, self.finish_reason)
+        extra = {"reason": self.outcome}
+        if self.error_kind:
+            extra["error"] = self.error_kind
+        finish_reason = _ENDINGS.get(self.outcome, "error")
+        return await self.reply.finish(turn_queries.INCOMPLETE, finish_reason, **extra)
+
+    def _count(self) -> None:
         reply = self.reply
-        try:
-            if self.outcome == "incomplete":
-                await reply.save_partial("cancelled")
-        finally:
-            self.ctx.services.turns.end(self.task)
-            CHAT_TURNS.labels(outcome=self.outcome).inc()
-            CHAT_TURN_DURATION.labels(target=reply.target).observe(reply.elapsed)
-            log.info(
-                "chat turn %s: target %s, %.0f ms, %d tool rounds",
-                self.outcome,
-                reply.target,
-                reply.elapsed * 1000,
-                reply.tool_rounds,
-            )
+        CHAT_TURNS.labels(outcome=self.outcome).inc()
+        CHAT_TURN_DURATION.labels(target=reply.target).observe(reply.elapsed)
+        log.info(
+            "chat turn %s: reply %s, target %s, %.0f ms, %d tool rounds",
+            self.outcome,
+            reply.reply_id,
+            reply.target,
+            reply.elapsed * 1000,
+            reply.tool_rounds,
+        )
 
 
-async def run_turn(
+async def start_turn(
     ctx: RequestContext, conversation_id: UUID, message: str, model: str | None
-) -> AsyncGenerator[TurnEvent, None]:
-    """The turn's events; raises AppError subclasses (UNAUTHENTICATED, BAD_USER_INPUT,
-    NOT_FOUND, RATE_LIMITED before anything streams; UPSTREAM_ERROR after)."""
+) -> Follower:
+    """Open a turn and start its task; the caller follows it from the start. Raises AppError
+    subclasses (UNAUTHENTICATED, BAD_USER_INPUT, NOT_FOUND, RATE_LIMITED) before anything
+    runs; the follower raises UPSTREAM_ERROR when the provider fails."""
     try:
         user_id = ctx.user_id()
         text = clean_message(message, ctx.services.chat.max_message_chars)
@@ -254,15 +335,26 @@ async def run_turn(
         CHAT_TURNS.labels(outcome="rejected").inc()
         log.info("chat turn refused: %s", exc.code)
         raise
-    reply = Reply(ctx, conversation_id, route.targets[0].name)
-    turn = _Turn(ctx, model, route, user_id, opened, reply)
-    CHAT_STREAMING_TURNS.inc()
+    live = LiveTurn(
+        opened.reply.id, conversation_id, user_id, ctx.services.chat.max_buffered_events
+    )
+    follower = live.follow(snapshot=False)
+    ctx.services.hub.add(live)
+    live.task = asyncio.ensure_future(_Turn(ctx, model, route, user_id, opened, live).run())
+    return follower
+
+
+async def run_turn(
+    ctx: RequestContext, conversation_id: UUID, message: str, model: str | None
+) -> AsyncGenerator[Followed, None]:
+    """The turn's events from its start. Leaving (closing this generator) only detaches: the
+    turn goes on and saves its reply."""
+    follower = await start_turn(ctx, conversation_id, message, model)
     try:
-        async for event in turn.events():
+        async for event in follower:
             yield event
     finally:
-        CHAT_STREAMING_TURNS.dec()
-        await turn.close()
+        follower.close()
 
 
 async def send_message(

@@ -20,7 +20,19 @@ from tests.support.server import ServerThread
 
 SYSTEM_PROMPT = "You are the test assistant."
 HISTORY_LIMIT = 5
-BEHAVIOURS = ("text", "tools", "loop", "stubborn", "stall", "hold", "broken", "fail")
+BEHAVIOURS = (
+    "text",
+    "tools",
+    "loop",
+    "stubborn",
+    "stall",
+    "hold",
+    "slow",
+    "long",
+    "dirty",
+    "broken",
+    "fail",
+)
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +58,14 @@ def chat_settings(settings: Settings, fake_provider: FakeProvider) -> Settings:
             "chunk_timeout": 20,
         }
     )
+    # Turns outlive their clients here, and a `stall` turn never ends by itself: the cap on
+    # turns in flight has tests of its own.
     chat = settings.chat.model_copy(
-        update={"system_prompt": SYSTEM_PROMPT, "history_limit": HISTORY_LIMIT}
+        update={
+            "system_prompt": SYSTEM_PROMPT,
+            "history_limit": HISTORY_LIMIT,
+            "max_turns_in_flight": 1000,
+        }
     )
     database = settings.database.model_copy(update={"pool_size": 10, "max_overflow": 10})
     return settings.model_copy(update={"ai": ai, "chat": chat, "database": database})
@@ -81,7 +99,7 @@ async def saved_messages(
     async with rls_transaction(engine, claims) as conn:
         rows = await conn.execute(
             text(
-                "select role, content, metadata from messages"
+                "select id, role, content, metadata, status from messages"
                 " where conversation_id = :c order by seq"
             ),
             {"c": conversation_id},

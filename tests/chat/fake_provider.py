@@ -9,6 +9,10 @@ The model name chooses the behaviour (aliases in the test app point at `fake/<be
   must);
 - `stall`: sends two chunks, then holds the response open until the client goes away;
 - `hold`: sends the last user message back as one chunk, then holds like `stall`;
+- `slow`: replies "Reply to: <last user message>" in 3-character chunks 50 ms apart, to the end
+  whether or not the client is still there (`finished` says it was read to its end);
+- `long`: replies `LONG_CHUNKS` chunks of "0123456789" as fast as it can;
+- `dirty`: replies with text PostgreSQL cannot store: `DIRTY_CHUNKS` (a NUL, a lone surrogate);
 - `broken`: sends two chunks, then an error event mid-stream;
 - `fail`: answers HTTP 500.
 """
@@ -21,6 +25,8 @@ import threading
 from typing import Any
 
 STALL_CHUNKS = ("partial ", "reply ")
+LONG_CHUNKS = 20_000
+DIRTY_CHUNKS = ("nul\x00here ", "lone\ud800surrogate")
 USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
 
 
@@ -64,6 +70,8 @@ class FakeProvider:
         self._bodies: list[dict[str, Any]] = []
         # Last user message of each stalled request whose client has gone away.
         self._closed: set[str] = set()
+        # Last user message of each slow request read to its end.
+        self._finished: set[str] = set()
 
     @property
     def bodies(self) -> list[dict[str, Any]]:
@@ -79,6 +87,10 @@ class FakeProvider:
     def was_closed(self, last_user_message: str) -> bool:
         with self._lock:
             return last_user_message in self._closed
+
+    def finished(self, last_user_message: str) -> bool:
+        with self._lock:
+            return last_user_message in self._finished
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -118,6 +130,20 @@ class FakeProvider:
                 pass
             with self._lock:
                 self._closed.add(last_user)
+            return
+        if behaviour == "slow":
+            for part in role + _text_chunks(reply_to(last_user)) + _ending("stop"):
+                await emit([part])
+                await asyncio.sleep(0.05)
+            await emit([], more=False)
+            with self._lock:
+                self._finished.add(last_user)
+            return
+        if behaviour in ("long", "dirty"):
+            texts = ["0123456789"] * LONG_CHUNKS if behaviour == "long" else list(DIRTY_CHUNKS)
+            # JSON's \u escapes carry a lone surrogate as real providers send it.
+            parts = [f"data: {json.dumps(_chunk({'content': t}))}\n\n".encode() for t in texts]
+            await emit(role + parts + _ending("stop"), more=False)
             return
         if behaviour == "broken":
             parts = [_sse(_chunk({"content": c})) for c in STALL_CHUNKS]

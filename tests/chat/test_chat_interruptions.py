@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.chat.conftest import saved_messages, unique
-from tests.chat.fake_provider import STALL_CHUNKS, FakeProvider
+from tests.chat.fake_provider import STALL_CHUNKS, FakeProvider, reply_to
 from tests.chat.ws_client import (
     CHAT,
     LEGACY_WS,
@@ -39,7 +39,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], seconds: float = 15) -
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 @pytest.mark.parametrize("how", ["complete", "disconnect"])
-async def test_leaving_mid_stream_closes_upstream_and_saves_the_partial_reply(
+async def test_leaving_mid_stream_only_detaches_and_the_reply_is_saved_whole(
     chat_server: ServerThread,
     fake_provider: FakeProvider,
     engine: AsyncEngine,
@@ -50,13 +50,13 @@ async def test_leaving_mid_stream_closes_upstream_and_saves_the_partial_reply(
     how: str,
 ) -> None:
     message = unique("tell me a long story")
-    variables = {"conversationId": str(conversation_id), "message": message, "model": "stall"}
+    variables = {"conversationId": str(conversation_id), "message": message, "model": "slow"}
     async with GraphQLWebSocket(chat_server.url, token, protocol) as ws:
         op_id = await ws.start(CHAT, variables)
         received = []
         async for data in ws.results(op_id):
             received.append(data["chat"])
-            if len(received) == 1 + len(STALL_CHUNKS):
+            if len(received) == 3:
                 break
         assert [e["__typename"] for e in received] == ["ChatStarted", "TextDelta", "TextDelta"]
         if how == "complete":
@@ -65,23 +65,21 @@ async def test_leaving_mid_stream_closes_upstream_and_saves_the_partial_reply(
             await ws.send({"type": "ping"} if protocol == TRANSPORT_WS else {"type": "ka"})
         else:
             await ws.close()
+    assert not fake_provider.finished(message)
 
-    async def closed() -> bool:
-        return fake_provider.was_closed(message)
-
-    async def partial() -> list[dict[str, Any]]:
+    async def saved() -> list[dict[str, Any]]:
         rows = await saved_messages(engine, user_id, conversation_id)
-        return rows if len(rows) == 2 else []
+        return rows if len(rows) == 2 and rows[1]["status"] == "complete" else []
 
-    assert await eventually(closed)
-    rows = await eventually(partial)
+    rows = await eventually(saved)
     assert [(r["role"], r["content"]) for r in rows] == [
         ("user", message),
-        ("assistant", PARTIAL),
+        ("assistant", reply_to(message)),
     ]
-    assert rows[1]["metadata"]["incomplete"] is True
-    assert rows[1]["metadata"]["reason"] == "cancelled"
-    assert rows[1]["metadata"]["target"] == "fake/stall"
+    assert rows[1]["metadata"]["finish_reason"] == "stop"
+    assert rows[1]["metadata"]["target"] == "fake/slow"
+    # The provider's stream was read to its end, not closed when the client left.
+    assert fake_provider.finished(message)
 
 
 async def _turn_until_error(
@@ -113,8 +111,13 @@ async def test_a_provider_failing_before_any_text_keeps_the_user_message(
     assert [e["__typename"] for e in events] == ["ChatStarted"]
     assert error.codes == ["UPSTREAM_ERROR"]
     assert "boom" not in str(error.errors)
+    # A turn cut before any text still leaves its reply row, incomplete and empty.
     rows = await saved_messages(engine, user_id, conversation_id)
-    assert [(r["role"], r["content"]) for r in rows] == [("user", message)]
+    assert [(r["role"], r["content"], r["status"]) for r in rows] == [
+        ("user", message, "complete"),
+        ("assistant", "", "incomplete"),
+    ]
+    assert rows[1]["metadata"]["finish_reason"] == "error"
 
 
 async def test_a_provider_failing_mid_stream_keeps_the_partial_reply(
@@ -131,8 +134,10 @@ async def test_a_provider_failing_mid_stream_keeps_the_partial_reply(
     assert error.codes == ["UPSTREAM_ERROR"]
     rows = await saved_messages(engine, user_id, conversation_id)
     assert [(r["role"], r["content"]) for r in rows] == [("user", message), ("assistant", PARTIAL)]
+    assert rows[1]["status"] == "incomplete"
     assert rows[1]["metadata"]["incomplete"] is True
     assert rows[1]["metadata"]["reason"] == "upstream_error"
+    assert rows[1]["metadata"]["finish_reason"] == "error"
 
 
 @pytest.fixture

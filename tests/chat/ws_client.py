@@ -17,11 +17,34 @@ CHAT = """
 subscription Chat($conversationId: UUID!, $message: String!, $model: String) {
   chat(conversationId: $conversationId, message: $message, model: $model) {
     __typename
-    ... on ChatStarted { model userMessage { id role content } }
+    ... on ChatStarted { model replyId userMessage { id role content } }
     ... on TextDelta { text }
     ... on ToolCall { id name arguments }
     ... on ToolResult { id name content }
-    ... on ChatCompleted { message { id role content } usage { promptTokens completionTokens totalTokens } }
+    ... on ChatCompleted { message { id role content status } usage { promptTokens completionTokens totalTokens } }
+  }
+}
+"""
+
+RESUME = """
+subscription Resume($replyId: UUID!) {
+  resumeChat(replyId: $replyId) {
+    __typename
+    ... on TextSnapshot { text }
+    ... on TextDelta { text }
+    ... on ChatCompleted { message { id content status } }
+  }
+}
+"""
+
+CONVERSATION_EVENTS = """
+subscription Events($conversationId: UUID!) {
+  conversationEvents(conversationId: $conversationId) {
+    __typename
+    ... on MessageAdded { message { id role status content } }
+    ... on MessageUpdated { message { id role status content } }
+    ... on ConversationUpdated { conversation { id title } }
+    ... on ConversationDeleted { id }
   }
 }
 """

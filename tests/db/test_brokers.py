@@ -47,7 +47,13 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def open_broker(kind: str, database_url: str) -> AsyncIterator[Opener]:
+def label() -> str:
+    """This test's brokers' mark: a served app of the suite has brokers on the database too."""
+    return f" test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def open_broker(kind: str, database_url: str, label: str) -> AsyncIterator[Opener]:
     """Starts brokers of the engine under test (one per simulated process), closed after."""
     opened: list[Broker] = []
 
@@ -56,7 +62,7 @@ async def open_broker(kind: str, database_url: str) -> AsyncIterator[Opener]:
         if kind == "redis":
             broker = RedisBroker(REDIS_URL, **options)
         else:
-            broker = PgBroker(database_url, **options)
+            broker = PgBroker(database_url, label=label, **options)
         await broker.start()
         opened.append(broker)
         return broker
@@ -67,7 +73,7 @@ async def open_broker(kind: str, database_url: str) -> AsyncIterator[Opener]:
 
 
 @pytest.fixture
-def drop_connections(kind: str, engine: AsyncEngine) -> Callable[[], Awaitable[int]]:
+def drop_connections(kind: str, engine: AsyncEngine, label: str) -> Callable[[], Awaitable[int]]:
     """Kills the listening (PostgreSQL) or reading (Redis) connections of this test process's
     brokers from outside, as a restart or a failover would."""
 
@@ -78,7 +84,7 @@ def drop_connections(kind: str, engine: AsyncEngine) -> Callable[[], Awaitable[i
                     "select pg_terminate_backend(pid) from pg_stat_activity"
                     " where application_name = :name and datname = current_database()"
                 ),
-                {"name": LISTEN_APPLICATION},
+                {"name": LISTEN_APPLICATION + label},
             )
             return len(killed.all())
 

@@ -24,21 +24,6 @@ LOCAL_COPY = Path(__file__).resolve().parent / "contract.graphql"
 # Parts of the contract whose issues have not landed yet, by issue; each issue empties its
 # share, and a part that is served while still listed here fails the test below.
 PENDING: dict[str, set[str]] = {
-    "durable chat turns (11)": {
-        "MessageStatus",
-        "Message.status",
-        "ChatStarted.replyId",
-        "TextSnapshot",
-        "ChatEvent.TextSnapshot",
-        "Mutation.stopChat",
-        "Subscription.resumeChat",
-        "Subscription.conversationEvents",
-        "ConversationEvent",
-        "MessageAdded",
-        "MessageUpdated",
-        "ConversationUpdated",
-        "ConversationDeleted",
-    },
     "conversations as users expect them (12)": {
         "Message.parentId",
         "Message.siblingIds",

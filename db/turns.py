@@ -1,0 +1,173 @@
+"""Queries of durable chat turns (migration 0009): opening one, its checkpoints and final save,
+the per-user cap on turns in flight, and the processes' heartbeats and ghost sweeps.
+
+Opening, checkpoints and the final save run in the caller's RLS transaction; heartbeats and
+sweeps are the process's own bookkeeping across users, in `service_transaction`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Interval, bindparam, delete, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.errors import refusals
+from db.messages import COLUMNS, row_of
+from db.records import MessageRow
+from db.tables import chat_turns, messages, turn_processes
+
+STREAMING = "streaming"
+COMPLETE = "complete"
+INCOMPLETE = "incomplete"
+
+_OPEN_TURN = text(
+    "select * from open_chat_turn("
+    ":conversation_id, :content, :per_hour, :history_limit, :max_in_flight, :process)"
+)
+_BEGIN_TURN = text("select begin_turn(:max_in_flight, :process, null)")
+
+
+async def open_turn(
+    conn: AsyncConnection,
+    conversation_id: UUID,
+    content: str,
+    *,
+    per_hour: int,
+    history_limit: int,
+    max_in_flight: int,
+    process: UUID,
+) -> tuple[list[MessageRow], MessageRow]:
+    """`open_chat_turn`, one round trip: the conversation checked (ConversationNotFound), the
+    message admitted under the hourly limit (MessageLimitReached) and the cap on turns in
+    flight (TurnsInFlightReached) and saved, and the reply row created `streaming`. Returns
+    the newest `history_limit` messages oldest first (the new one last) and the reply."""
+    params = {
+        "conversation_id": conversation_id,
+        "content": content,
+        "per_hour": per_hour,
+        "history_limit": history_limit,
+        "max_in_flight": max_in_flight,
+        "process": process,
+    }
+    with refusals():
+        result = await conn.execute(_OPEN_TURN, params)
+        rows = [row_of(r) for r in result.mappings()]
+    return rows[:-1], rows[-1]
+
+
+async def begin(conn: AsyncConnection, *, max_in_flight: int, process: UUID) -> UUID:
+    """A turn in flight with no reply row (an `/ai/v1` call), under the same cap."""
+    with refusals():
+        result = await conn.execute(
+            _BEGIN_TURN, {"max_in_flight": max_in_flight, "process": process}
+        )
+    turn: UUID = result.scalar_one()
+    return turn
+
+
+async def end(conn: AsyncConnection, turn_id: UUID) -> None:
+    await conn.execute(delete(chat_turns).where(chat_turns.c.id == turn_id))
+
+
+async def checkpoint(conn: AsyncConnection, reply_id: UUID, content: str) -> None:
+    """The reply's text so far, while it is still streaming."""
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == reply_id, messages.c.status == STREAMING)
+        .values(content=content)
+    )
+
+
+async def finish(
+    conn: AsyncConnection,
+    reply_id: UUID,
+    *,
+    content: str,
+    status: str,
+    metadata: dict[str, Any],
+    move_last: bool,
+) -> MessageRow | None:
+    """The reply's final text, status and metadata, and its turn no longer in flight. With
+    `move_last` the reply takes a new place at the end of the conversation (after the tool
+    messages its turn added). None when the reply is gone (its conversation was deleted)."""
+    values: dict[str, Any] = {"content": content, "status": status, "metadata": metadata}
+    if move_last:
+        values["seq"] = text("default")
+    result = await conn.execute(
+        update(messages).where(messages.c.id == reply_id).values(**values).returning(*COLUMNS)
+    )
+    row = result.mappings().one_or_none()
+    await conn.execute(delete(chat_turns).where(chat_turns.c.reply_id == reply_id))
+    return row_of(row) if row else None
+
+
+async def message(conn: AsyncConnection, message_id: UUID) -> MessageRow | None:
+    """One message, as the caller may see it."""
+    result = await conn.execute(select(*COLUMNS).where(messages.c.id == message_id))
+    row = result.mappings().one_or_none()
+    return row_of(row) if row else None
+
+
+async def heartbeat(conn: AsyncConnection, process: UUID) -> None:
+    await conn.execute(
+        pg_insert(turn_processes)
+        .values(id=process)
+        .on_conflict_do_update(
+            index_elements=[turn_processes.c.id], set_={"heartbeat_at": text("now()")}
+        )
+    )
+
+
+async def leave(conn: AsyncConnection, process: UUID) -> None:
+    await conn.execute(delete(turn_processes).where(turn_processes.c.id == process))
+
+
+_INTERRUPTED = {"finish_reason": "interrupted", "incomplete": True, "reason": "interrupted"}
+
+
+async def sweep(
+    conn: AsyncConnection, *, dead_after: timedelta, process: UUID, running: set[UUID]
+) -> list[MessageRow]:
+    """Ghosts, marked `incomplete` (`interrupted`) and no longer in flight: the turns of
+    processes whose heartbeat is older than `dead_after`, and turns this process owns but no
+    longer runs (a final save that never committed). Returns the replies marked."""
+    live = select(turn_processes.c.id).where(
+        turn_processes.c.heartbeat_at
+        >= text("now()") - bindparam("dead_after", dead_after, type_=Interval)
+    )
+    # Our own are judged only once old enough that no opening can still be in its commit.
+    ours_gone = (chat_turns.c.process_id == process) & (
+        chat_turns.c.started_at
+        < text("now()") - bindparam("own_after", dead_after * 4, type_=Interval)
+    )
+    if running:
+        ours_gone = ours_gone & chat_turns.c.reply_id.not_in(list(running))
+    ghost = chat_turns.c.process_id.not_in(live) | ours_gone
+    removed = await conn.execute(delete(chat_turns).where(ghost).returning(chat_turns.c.reply_id))
+    replies = [r for (r,) in removed if r is not None]
+    marked: list[MessageRow] = []
+    if replies:
+        result = await conn.execute(
+            update(messages)
+            .where(messages.c.id.in_(replies), messages.c.status == STREAMING)
+            .values(
+                status=INCOMPLETE,
+                metadata=messages.c.metadata.op("||")(
+                    bindparam("interrupted", _INTERRUPTED, type_=JSONB)
+                ),
+            )
+            .returning(*COLUMNS)
+        )
+        marked = [row_of(r) for r in result.mappings()]
+    await conn.execute(
+        delete(turn_processes).where(
+            turn_processes.c.heartbeat_at
+            < text("now()") - bindparam("forget_after", dead_after * 10, type_=Interval)
+        )
+    )
+    return marked
