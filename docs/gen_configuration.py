@@ -31,8 +31,12 @@ MEANINGS: dict[str, str] = {
     "server.max_body_bytes": (
         "Largest request body (larger: 413) and WebSocket message (larger: close 1009)."
     ),
-    "server.max_query_depth": "Deepest selection a GraphQL document may nest.",
-    "server.max_aliases": "Most aliases in one GraphQL document.",
+    "server.max_query_cost": "Most selections (fields, fragments) one GraphQL document may "
+    "ask for, each fragment counted as often as it is spread; measured before any other "
+    "validation.",
+    "server.max_query_depth": "Deepest selection a GraphQL document may nest, introspection "
+    "fields included.",
+    "server.max_aliases": "Most aliases in one GraphQL document, counted through its fragments.",
     "server.max_query_tokens": "Most lexical tokens in one GraphQL document.",
     "server.max_batch_operations": "Most operations in one batched HTTP request.",
     "server.allowed_origins": "Other origins whose pages may open a WebSocket (same-origin "

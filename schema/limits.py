@@ -1,21 +1,32 @@
-"""Limits on what one request may ask, each a small named rule (Strawberry's extensions).
+"""Limits on what one request may ask, and the validation step that enforces them.
 
-The validation rules are built once per schema, not per operation: Strawberry's validation
-cache is keyed on the rule classes, and a limiter extension built per operation would make
-a new class each time, so no document would ever be served from the cache.
+Validation starts with the document's measure (schema/query_cost.py: linear in its text,
+whatever its fragments would expand to) against the cost, depth and alias limits; only a
+document within them meets graphql-core's rules, some of which walk fragments as expanded.
+Strawberry's own depth and alias validators are not used: they expand fragments, so a few
+hundred bytes of fragments spreading each other twice would hold the worker for hours.
+
+Validation is cached per document (a client sends the same few over and over), built once
+per schema: a cache keyed on rule classes made per operation would never hit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Iterator
+from functools import lru_cache, partial
 
-from graphql import ASTValidationRule
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from pydantic import BaseModel, ConfigDict, Field
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
-from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.extensions import MaxTokensLimiter, SchemaExtension
+from strawberry.schema.schema import validate_document
+
+from schema.query_cost import measure
+
+VALIDATION_CACHE_SIZE = 256
+
+Rules = tuple[type[ASTValidationRule], ...]
+Validate = Callable[[GraphQLSchema, DocumentNode, Rules], list[GraphQLError]]
 
 
 class GraphQLLimits(BaseModel):
@@ -26,20 +37,65 @@ class GraphQLLimits(BaseModel):
 
     # Introspection helps developers; production may switch it off.
     introspection: bool = True
-    max_query_depth: int = Field(default=12, ge=1)
+    # As many selections as a document within max_query_tokens could write out in full:
+    # fragments may shorten a document, not multiply it (the largest legitimate one, the
+    # introspection query clients send, costs 240).
+    max_query_cost: int = Field(default=2000, ge=1)
+    # graphql-js's introspection query (typeDepth 9, as GraphiQL sends it) nests 14 deep.
+    max_query_depth: int = Field(default=14, ge=1)
     max_aliases: int = Field(default=30, ge=1)
     max_query_tokens: int = Field(default=2000, ge=10)
     max_batch_operations: int = Field(default=10, ge=1)
 
 
+def over_limits(document: DocumentNode, limits: GraphQLLimits) -> list[GraphQLError]:
+    """The limits the document's operations exceed, the cost first; empty when within all."""
+    size = measure(document)
+    if size.cost > limits.max_query_cost:
+        message = (
+            f"Query cost {size.cost} exceeds max_query_cost ({limits.max_query_cost}): "
+            "every field and fragment spread counts as often as it would be expanded."
+        )
+        return [GraphQLError(message)]
+    errors = []
+    if size.depth > limits.max_query_depth:
+        message = f"Query depth {size.depth} exceeds max_query_depth ({limits.max_query_depth})."
+        errors.append(GraphQLError(message))
+    if size.aliases > limits.max_aliases:
+        message = f"{size.aliases} aliases exceed max_aliases ({limits.max_aliases})."
+        errors.append(GraphQLError(message))
+    return errors
+
+
+def limited_validation(limits: GraphQLLimits) -> Validate:
+    """A cached validation: the limits, then graphql-core's and Strawberry's rules with ours."""
+    ours: Rules = () if limits.introspection else (NoSchemaIntrospectionCustomRule,)
+
+    @lru_cache(maxsize=VALIDATION_CACHE_SIZE)
+    def validate(schema: GraphQLSchema, document: DocumentNode, rules: Rules) -> list[GraphQLError]:
+        return over_limits(document, limits) or validate_document(schema, document, (*rules, *ours))
+
+    return validate
+
+
+class LimitedValidation(SchemaExtension):
+    """Validates before any other validation can run: it sets the errors Strawberry's own
+    step then skips."""
+
+    def __init__(self, validate: Validate) -> None:
+        self.validate = validate
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.pre_execution_errors is None and context.graphql_document is not None:
+            context.pre_execution_errors = self.validate(
+                context.schema._schema, context.graphql_document, context.validation_rules
+            )
+        yield
+
+
 def limit_extensions(limits: GraphQLLimits) -> list[Callable[[], SchemaExtension]]:
-    rules: list[type[ASTValidationRule]] = [
-        max_depth_rule(limits.max_query_depth, None, None),
-        max_aliases_rule(limits.max_aliases),
-    ]
-    if not limits.introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
     return [
         partial(MaxTokensLimiter, max_token_count=limits.max_query_tokens),
-        partial(AddValidationRules, rules),
+        partial(LimitedValidation, limited_validation(limits)),
     ]
