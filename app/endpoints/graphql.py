@@ -4,12 +4,13 @@ A WebSocket's token arrives in the connection_init payload (`Authorization` or
 `authorization`, as Apollo's connectionParams send it); a bad one is refused at connection,
 4403 on graphql-transport-ws.
 
-A request refused before execution (e.g. a subscription over plain HTTP) is answered in
-GraphQL's error shape with its code, not Strawberry's plain text.
+A request refused before execution (a body that cannot be read, a subscription over plain
+HTTP) is answered in GraphQL's error shape with its code, not Strawberry's plain text.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from strawberry.types.unset import UnsetType
 from app.connections import CURRENT, SCOPE_KEY, WEBSOCKET_CONNECTIONS, ConnectionActivity
 from app.endpoints.graphql_ws import LegacyWSHandler, TransportWSHandler
 from app.endpoints.request_context import connection_context, request_context
+from app.endpoints.request_json import MalformedJSON, json_object_or_batch, loads
 from app.settings import ServerSettings
 from resolvers.context import RequestContext
 from schema.schema import ReactorSchema
@@ -86,6 +88,20 @@ class GraphQLView(GraphQL[RequestContext, None]):
         finally:
             WEBSOCKET_CONNECTIONS.dec()
             CURRENT.reset(reset)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body (or a GET parameter): an object or a batch of them, else a 400."""
+        try:
+            return json_object_or_batch(data)
+        except MalformedJSON as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A WebSocket message: what cannot be read counts as not JSON (closed 4400)."""
+        try:
+            return loads(data)
+        except MalformedJSON as exc:
+            raise json.JSONDecodeError(str(exc), "", 0) from None
 
     async def execute_single(
         self,

@@ -3,12 +3,11 @@ for the signed-in user (the access token is the API key), so OpenAI clients work
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.endpoints.request_context import request_context
+from app.endpoints.request_json import MalformedJSON, json_object
 from app.endpoints.streaming import SSE_HEADERS, EventStreamResponse
 from gateway.openai_format import completion_body, error_body, models_body, sse_stream
 from resolvers import completions
@@ -31,9 +30,9 @@ def _error(exc: AppError) -> JSONResponse:
 async def chat_completions(request: Request) -> Response:
     ctx = await request_context(request)
     try:
-        body = json.loads(await request.body())
-    except ValueError:
-        return JSONResponse(error_body("The body must be JSON."), status_code=400)
+        body = json_object(await request.body())
+    except MalformedJSON as exc:
+        return JSONResponse(error_body(str(exc)), status_code=400)
     try:
         parsed = await completions.admit(ctx, body)
     except AppError as exc:
