@@ -22,6 +22,7 @@ from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from schema.query_cost import measure
+from schema.text_input import NoUnusableText, unusable_variables
 
 VALIDATION_CACHE_SIZE = 256
 
@@ -69,7 +70,9 @@ def over_limits(document: DocumentNode, limits: GraphQLLimits) -> list[GraphQLEr
 
 def limited_validation(limits: GraphQLLimits) -> Validate:
     """A cached validation: the limits, then graphql-core's and Strawberry's rules with ours."""
-    ours: Rules = () if limits.introspection else (NoSchemaIntrospectionCustomRule,)
+    ours: Rules = (NoUnusableText,)
+    if not limits.introspection:
+        ours = (*ours, NoSchemaIntrospectionCustomRule)
 
     @lru_cache(maxsize=VALIDATION_CACHE_SIZE)
     def validate(schema: GraphQLSchema, document: DocumentNode, rules: Rules) -> list[GraphQLError]:
@@ -79,8 +82,8 @@ def limited_validation(limits: GraphQLLimits) -> Validate:
 
 
 class LimitedValidation(SchemaExtension):
-    """Validates before any other validation can run: it sets the errors Strawberry's own
-    step then skips."""
+    """Validates before any other validation can run (it sets the errors Strawberry's own
+    step then skips), and refuses variables holding unusable text (schema/text_input.py)."""
 
     def __init__(self, validate: Validate) -> None:
         self.validate = validate
@@ -88,9 +91,10 @@ class LimitedValidation(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if context.pre_execution_errors is None and context.graphql_document is not None:
-            context.pre_execution_errors = self.validate(
+            errors = self.validate(
                 context.schema._schema, context.graphql_document, context.validation_rules
             )
+            context.pre_execution_errors = errors or unusable_variables(context.variables)
         yield
 
 
