@@ -42,7 +42,8 @@ MEANINGS: dict[str, str] = {
     "server.allowed_origins": "Other origins whose pages may open a WebSocket (same-origin "
     "pages and non-browser clients always may; `*` allows any).",
     "server.max_subscriptions_per_connection": "Concurrent subscriptions on one WebSocket.",
-    "server.connection_init_timeout": "Seconds a WebSocket has to send `connection_init`.",
+    "server.connection_init_timeout": "Seconds a WebSocket (either subprotocol) has to send "
+    "`connection_init`; then it is closed with 4408.",
     "server.shutdown_grace_seconds": "On SIGTERM, how long streaming turns may run on before "
     "they are cancelled with their partial replies saved.",
     "server.log_format": "`json`, `text`, or `auto` (JSON unless stderr is a terminal).",
