@@ -14,6 +14,7 @@ from types import FrameType
 
 from app.endpoints.metrics import MULTIPROC_ENV, fresh_multiprocess_dir
 from app.graceful_ws import GRACEFUL_WEBSOCKETS
+from app.http_limits import limited_http
 from app.logging_setup import configure_logging, log_config
 from app.settings import ConfigError, Settings, load_settings
 
@@ -65,6 +66,8 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
         host=host,
         port=port,
         workers=workers,
+        # Request heads over the header limits are answered 431 before the app sees them.
+        http=limited_http(settings.server.max_header_bytes, settings.server.max_headers),
         # WebSockets with a turn in flight close when it ends, within the grace period.
         ws=GRACEFUL_WEBSOCKETS,
         timeout_graceful_shutdown=math.ceil(settings.server.shutdown_grace_seconds),

@@ -45,6 +45,10 @@ class ServerSettings(GraphQLLimits):
     # GraphiQL helps developers; production may switch it off.
     graphiql: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # A request's head (request line and headers), HTTP or WebSocket handshake; over either
+    # limit it is answered 431 before the app sees it (app/http_limits.py).
+    max_header_bytes: int = Field(default=32_768, ge=1024)
+    max_headers: int = Field(default=100, ge=10)
     allowed_origins: list[str] = Field(default_factory=list)
     max_subscriptions_per_connection: int = Field(default=10, ge=1)
     connection_init_timeout: float = Field(default=10.0, gt=0)

@@ -31,6 +31,9 @@ MEANINGS: dict[str, str] = {
     "server.max_body_bytes": (
         "Largest request body (larger: 413) and WebSocket message (larger: close 1009)."
     ),
+    "server.max_header_bytes": "Largest request head (request line and headers), HTTP or "
+    "WebSocket handshake; larger: 431 before the app sees it.",
+    "server.max_headers": "Most headers in one request head; more: 431.",
     "server.max_query_cost": "Most selections (fields, fragments) one GraphQL document may "
     "ask for, each fragment counted as often as it is spread; measured before any other "
     "validation.",
