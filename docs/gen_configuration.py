@@ -26,8 +26,14 @@ MEANINGS: dict[str, str] = {
     "server.host": "Address to listen on (`--host`).",
     "server.port": "Port to listen on (`--port`).",
     "server.workers": "Worker processes (`--workers`); see [deploy](deploy.md).",
-    "server.graphiql": "Serve GraphiQL on `GET /graphql` (and allow queries over GET).",
-    "server.introspection": "Answer introspection queries.",
+    "server.environment": "`development` or `production`. Production serves no GraphiQL and "
+    "answers no introspection whatever those keys say (field suggestions are off in both), "
+    "and will not start without a configured `auth.jwt_secret`.",
+    "server.metrics_token": "When set, `/metrics` answers only requests bearing it "
+    "(`Authorization: Bearer …`), 401 otherwise; in any environment.",
+    "server.graphiql": "Serve GraphiQL on `GET /graphql` (and allow queries over GET); "
+    "off in production.",
+    "server.introspection": "Answer introspection queries; off in production.",
     "server.max_body_bytes": (
         "Largest request body (larger: 413) and WebSocket message (larger: close 1009)."
     ),
@@ -56,7 +62,7 @@ MEANINGS: dict[str, str] = {
     "database.pool_size": "Connections each worker keeps open.",
     "database.max_overflow": "Connections a worker may open beyond `pool_size` under load.",
     "auth.jwt_secret": "HS256 signing key, at least 32 bytes; absent: generated once into "
-    "`data_dir`. See [auth](auth.md).",
+    "`data_dir`, except in production, which will not start without it. See [auth](auth.md).",
     "auth.access_token_ttl": "Seconds an access token is valid.",
     "auth.refresh_token_ttl": "Seconds a refresh token (a session) is valid.",
     "auth.refresh_reuse_grace_seconds": "A spent refresh token presented again within this "

@@ -36,7 +36,7 @@ class GraphQLLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Introspection helps developers; production may switch it off.
+    # Introspection helps developers; off in production (`[server] environment`).
     introspection: bool = True
     # As many selections as a document within max_query_tokens could write out in full:
     # fragments may shorten a document, not multiply it (the largest legitimate one, the
