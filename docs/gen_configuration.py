@@ -41,8 +41,9 @@ MEANINGS: dict[str, str] = {
     "WebSocket handshake; larger: 431 before the app sees it.",
     "server.max_headers": "Most headers in one request head; more: 431.",
     "server.max_query_cost": "Most selections (fields, fragments) one GraphQL document may "
-    "ask for, each fragment counted as often as it is spread; measured before any other "
-    "validation.",
+    "ask for, each fragment counted as often as it is spread, plus the pairs of same-named "
+    "fields (or of fragments) side by side that validation compares; measured before any "
+    "other validation.",
     "server.max_query_depth": "Deepest selection a GraphQL document may nest, introspection "
     "fields included.",
     "server.max_aliases": "Most aliases in one GraphQL document, counted through its fragments.",

@@ -39,8 +39,9 @@ class GraphQLLimits(BaseModel):
     # Introspection helps developers; off in production (`[server] environment`).
     introspection: bool = True
     # As many selections as a document within max_query_tokens could write out in full:
-    # fragments may shorten a document, not multiply it (the largest legitimate one, the
-    # introspection query clients send, costs 240).
+    # fragments may shorten a document, not multiply it, and repeating a field costs its
+    # comparisons (schema/query_cost.py). The largest legitimate document, the introspection
+    # query clients send, costs 240.
     max_query_cost: int = Field(default=2000, ge=1)
     # graphql-js's introspection query (typeDepth 9, as GraphiQL sends it) nests 14 deep.
     max_query_depth: int = Field(default=14, ge=1)
@@ -52,10 +53,12 @@ class GraphQLLimits(BaseModel):
 def over_limits(document: DocumentNode, limits: GraphQLLimits) -> list[GraphQLError]:
     """The limits the document's operations exceed, the cost first; empty when within all."""
     size = measure(document)
-    if size.cost > limits.max_query_cost:
+    cost = size.cost + size.pairs
+    if cost > limits.max_query_cost:
         message = (
-            f"Query cost {size.cost} exceeds max_query_cost ({limits.max_query_cost}): "
-            "every field and fragment spread counts as often as it would be expanded."
+            f"Query cost {cost} exceeds max_query_cost ({limits.max_query_cost}): every "
+            "field and fragment spread counts as often as it would be expanded, and every "
+            "pair of same-named fields (or of fragments) in one selection set once."
         )
         return [GraphQLError(message)]
     errors = []

@@ -5,6 +5,12 @@ A fragment spread twice costs twice, so N fragments each spreading the next twic
 validators do) takes as long as running it; here every definition is walked once and each
 fragment's measure is kept and reused, so a document is measured in time linear in its text.
 
+Validation has a cost of its own: graphql-core's OverlappingFieldsCanBeMerged compares every
+pair of fields sharing a response name in a selection set, and every pair of fragments
+spread side by side, so 400 copies of `models { name }` (1,600 tokens) hold the worker for
+a second. Those pairs are counted too, once per selection set as written, as that rule
+visits them.
+
 A fragment spread inside its own expansion (a cycle) adds nothing here: NoFragmentCycles,
 which runs once the document is within the limits, refuses it. So does KnownFragmentNames a
 spread of a fragment that is not defined.
@@ -12,6 +18,7 @@ spread of a fragment that is not defined.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from graphql import (
@@ -29,11 +36,14 @@ from graphql import (
 class Measure:
     """`cost`: fields, inline fragments and fragment spreads, each fragment counted as often
     as it would be expanded. `depth`: the deepest field, a top-level field at 0 (introspection
-    fields count like any other). `aliases`: aliased fields, as expanded."""
+    fields count like any other). `aliases`: aliased fields, as expanded. `pairs`: what
+    validation compares in each selection set as written (fields sharing a response name,
+    fragments spread side by side), each selection set once."""
 
     cost: int = 0
     depth: int = 0
     aliases: int = 0
+    pairs: int = 0
 
 
 @dataclass
@@ -43,7 +53,12 @@ class _Local:
     cost: int = 0
     depth: int = -1  # no field yet
     aliases: int = 0
+    pairs: int = 0
     spreads: list[tuple[str, int]] = field(default_factory=list)  # (fragment, level of the spread)
+
+
+def _pairs(count: int) -> int:
+    return count * (count - 1) // 2
 
 
 def _local(selection_set: SelectionSetNode) -> _Local:
@@ -51,18 +66,26 @@ def _local(selection_set: SelectionSetNode) -> _Local:
     local = _Local()
     stack: list[tuple[SelectionSetNode, int]] = [(selection_set, 0)]
     while stack:
-        selections, level = stack.pop()
-        for selection in selections.selections:
-            local.cost += 1
-            if isinstance(selection, FieldNode):
-                local.depth = max(local.depth, level)
-                local.aliases += selection.alias is not None
-                if selection.selection_set is not None:
-                    stack.append((selection.selection_set, level + 1))
-            elif isinstance(selection, FragmentSpreadNode):
-                local.spreads.append((selection.name.value, level))
-            elif isinstance(selection, InlineFragmentNode):  # the same level as its parent
-                stack.append((selection.selection_set, level))
+        group, level = stack.pop()
+        # A selection set with its inline fragments: one field map for validation.
+        keys: Counter[str] = Counter()
+        fragments: set[str] = set()
+        inline = [group]
+        while inline:
+            for selection in inline.pop().selections:
+                local.cost += 1
+                if isinstance(selection, FieldNode):
+                    local.depth = max(local.depth, level)
+                    local.aliases += selection.alias is not None
+                    keys[(selection.alias or selection.name).value] += 1
+                    if selection.selection_set is not None:
+                        stack.append((selection.selection_set, level + 1))
+                elif isinstance(selection, FragmentSpreadNode):
+                    local.spreads.append((selection.name.value, level))
+                    fragments.add(selection.name.value)
+                elif isinstance(selection, InlineFragmentNode):
+                    inline.append(selection.selection_set)
+        local.pairs += sum(_pairs(n) for n in keys.values() if n > 1) + _pairs(len(fragments))
     return local
 
 
@@ -111,15 +134,18 @@ class _Fragments:
 
 def measure(document: DocumentNode) -> Measure:
     """The document's operations as they would be expanded: costs and aliases summed over
-    the operations (validation reads them all), the deepest of their depths."""
+    the operations (validation reads them all), the deepest of their depths; the pairs of
+    every definition, as written."""
     fragments = _Fragments(document)
-    total = Measure()
+    total = Measure(pairs=sum(local.pairs for local in fragments.local.values()))
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
-            each = fragments.combine(_local(definition.selection_set))
+            local = _local(definition.selection_set)
+            each = fragments.combine(local)
             total = Measure(
                 cost=total.cost + each.cost,
                 depth=max(total.depth, each.depth),
                 aliases=total.aliases + each.aliases,
+                pairs=total.pairs + local.pairs,
             )
     return total

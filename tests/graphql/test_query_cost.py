@@ -67,7 +67,24 @@ def test_the_measure_is_the_expanded_documents() -> None:
         get_introspection_query(type_depth=9),
     ]
     for document in documents:
-        assert measure(parse(document)) == _expanded(document), document
+        measured = measure(parse(document))
+        assert (measured.cost, measured.depth, measured.aliases) == (
+            _expanded(document).cost,
+            _expanded(document).depth,
+            _expanded(document).aliases,
+        ), document
+
+
+def test_pairs_are_what_validation_compares_in_each_selection_set() -> None:
+    document = (
+        "{ models { name name } ... on Query { models { name } } ...A ...A ...B }"
+        " fragment A on Query { x: __typename x: __typename x: __typename }"
+        " fragment B on Query { __typename }"
+    )
+    # models twice, one of them in an inline fragment (1 pair), fragments A and B side by
+    # side (1), name twice in the first models (1), x three times in A (3): A's pairs count
+    # once, as written, though it is spread twice.
+    assert measure(parse(document)).pairs == 6
 
 
 def test_a_fragment_cycle_is_measured_and_left_to_validation() -> None:
@@ -85,6 +102,16 @@ async def test_a_fan_out_of_fragments_is_refused(client: httpx.AsyncClient, toke
 async def test_a_fan_out_within_the_cost_is_served(client: httpx.AsyncClient, token: str) -> None:
     body = await gql(client, fan_out(5), token=token)
     assert body == {"data": {"__typename": "Query"}}
+
+
+async def test_a_field_repeated_hundreds_of_times_is_refused(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    # 1,600 tokens, within max_query_tokens; graphql-core's overlapping-fields rule would
+    # compare its 79,800 pairs of `models`, about a second of the worker's time.
+    body = await gql(client, "{ " + " ".join(["models { name }"] * 400) + " }", token=token)
+    assert codes(body) == ["BAD_USER_INPUT"]
+    assert "max_query_cost" in body["errors"][0]["message"]
 
 
 async def test_a_fragment_cycle_is_refused(client: httpx.AsyncClient, token: str) -> None:
