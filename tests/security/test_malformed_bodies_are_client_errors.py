@@ -3,6 +3,7 @@ one-line reason in each endpoint's own error format, never a 500."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -90,3 +91,35 @@ async def test_malformed_get_variables_are_refused(client: httpx.AsyncClient) ->
     )
     assert response.status_code == 400
     _graphql(response.json())
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/fn/v1/chat",
+            {"conversation_id": "00000000-0000-0000-0000-000000000000", "message": "a\ud800b"},
+        ),
+        ("/ai/v1/chat/completions", {"messages": [{"role": "user", "content": "a\ud800b"}]}),
+        (
+            "/ai/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "hi", "a\udc00": 1}]},
+        ),
+        (
+            "/ai/v1/chat/completions",
+            {"stream": True, "messages": [{"role": "user", "content": "\ud800"}]},
+        ),
+    ],
+    ids=["fn chat message", "openai content", "openai key", "openai streamed"],
+)
+async def test_an_unpaired_surrogate_is_a_400(
+    client: httpx.AsyncClient, token: str, path: str, body: dict[str, Any]
+) -> None:
+    # Valid JSON (an escape), but not text: it cannot be stored or sent on.
+    response = await client.post(
+        path,
+        content=json.dumps(body),
+        headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 400, response.text
+    assert "surrogate" in ENDPOINTS[path](response.json())
