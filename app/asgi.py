@@ -19,7 +19,7 @@ from app.connections import ConnectionOperations
 from app.endpoints.fn_chat import fn_chat, fn_chat_resume
 from app.endpoints.graphql import GraphQLView
 from app.endpoints.health import healthz, readyz
-from app.endpoints.metrics import mark_this_worker_dead, metrics
+from app.endpoints.metrics import mark_this_worker_dead, metrics_endpoint
 from app.endpoints.openai_api import chat_completions, models
 from app.endpoints.page import page_mount
 from app.jwks_fetch import jwks_fetcher
@@ -157,7 +157,7 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics),
+            Route("/metrics", metrics_endpoint(settings.server.metrics_token)),
             Route("/fn/v1/chat", fn_chat, methods=["POST"]),
             Route("/fn/v1/chat/{reply_id}", fn_chat_resume, methods=["GET"]),
             Route("/ai/v1/chat/completions", chat_completions, methods=["POST"]),

@@ -14,6 +14,7 @@ from types import FrameType
 
 from app.endpoints.metrics import MULTIPROC_ENV, fresh_multiprocess_dir
 from app.graceful_ws import GRACEFUL_WEBSOCKETS
+from app.http_limits import limited_http
 from app.logging_setup import configure_logging, log_config
 from app.settings import ConfigError, Settings, load_settings
 
@@ -37,6 +38,15 @@ def _migrate(settings: Settings) -> str:
     return url
 
 
+def _startup_line(settings: Settings, url: str) -> str:
+    """Which mode the server runs in, and where."""
+    server = settings.server
+    if server.environment == "production":
+        return f"production mode (no GraphiQL, introspection or field suggestions) on {url}"
+    graphiql = f", GraphiQL at {url}/graphql" if server.graphiql else ""
+    return f"development mode: chat page on {url}/{graphiql}"
+
+
 def _exit_after_shutdown(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
@@ -50,8 +60,7 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
     os.environ["REACTOR_DATABASE__URL"] = url
     host = host or settings.server.host
     port = port or settings.server.port
-    url = f"http://{host}:{port}"
-    print(f"reactor-chat: chat page on {url}/, GraphiQL at {url}/graphql", flush=True)  # noqa: T201
+    print(f"reactor-chat: {_startup_line(settings, f'http://{host}:{port}')}", flush=True)  # noqa: T201
     workers = workers or settings.server.workers
     if workers > 1:
         # Before any worker starts: each one writes its metrics there for /metrics to add up.
@@ -65,6 +74,8 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
         host=host,
         port=port,
         workers=workers,
+        # Request heads over the header limits are answered 431 before the app sees them.
+        http=limited_http(settings.server.max_header_bytes, settings.server.max_headers),
         # WebSockets with a turn in flight close when it ends, within the grace period.
         ws=GRACEFUL_WEBSOCKETS,
         timeout_graceful_shutdown=math.ceil(settings.server.shutdown_grace_seconds),

@@ -34,23 +34,44 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Environment = Literal["development", "production"]
+
+
 class ServerSettings(GraphQLLimits):
     """`[server]`: the process, its HTTP and WebSocket transport, and (inherited, so they keep
     their keys in this section) the schema's GraphQL limits."""
 
+    # "production": no GraphiQL and no introspection whatever their keys say, and a JWT
+    # secret that was configured, not generated.
+    environment: Environment = "development"
     data_dir: Path = Path(".reactor")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=256)
-    # GraphiQL helps developers; production may switch it off.
+    # GraphiQL helps developers; off in production whatever this says.
     graphiql: bool = True
+    # When set, /metrics answers only `Authorization: Bearer <metrics_token>` (any environment).
+    metrics_token: SecretStr | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # A request's head (request line and headers), HTTP or WebSocket handshake; over either
+    # limit it is answered 431 before the app sees it (app/http_limits.py).
+    max_header_bytes: int = Field(default=32_768, ge=1024)
+    max_headers: int = Field(default=100, ge=10)
     allowed_origins: list[str] = Field(default_factory=list)
     max_subscriptions_per_connection: int = Field(default=10, ge=1)
     connection_init_timeout: float = Field(default=10.0, gt=0)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     log_format: Literal["auto", "json", "text"] = "auto"
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _production(self) -> ServerSettings:
+        # The schema is not browsable in production, whatever the individual keys say (field
+        # suggestions are off in every environment: schema/schema.py).
+        if self.environment == "production":
+            self.graphiql = False
+            self.introspection = False
+        return self
 
 
 class VaultSettings(Section):
@@ -156,9 +177,15 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 
 def with_generated_secrets(settings: Settings) -> Settings:
     """A missing jwt_secret is generated once and kept in data_dir, so tokens survive restarts
-    and every worker of the process group signs with the same key."""
+    and every worker of the process group signs with the same key. Not in production: a
+    secret there is configured (and kept, rotated, shared across replicas) on purpose."""
     if settings.auth.jwt_secret is not None:
         return settings
+    if settings.server.environment == "production":
+        raise ConfigError(
+            'auth.jwt_secret: required when server.environment is "production" '
+            "(a generated secret is for development); set it, e.g. as a vault: reference"
+        )
     secret = _generated_secret(settings.server.data_dir / "jwt_secret")
     auth = settings.auth.model_copy(update={"jwt_secret": SecretStr(secret)})
     return settings.model_copy(update={"auth": auth})

@@ -26,19 +26,34 @@ MEANINGS: dict[str, str] = {
     "server.host": "Address to listen on (`--host`).",
     "server.port": "Port to listen on (`--port`).",
     "server.workers": "Worker processes (`--workers`); see [deploy](deploy.md).",
-    "server.graphiql": "Serve GraphiQL on `GET /graphql` (and allow queries over GET).",
-    "server.introspection": "Answer introspection queries.",
+    "server.environment": "`development` or `production`. Production serves no GraphiQL and "
+    "answers no introspection whatever those keys say (field suggestions are off in both), "
+    "and will not start without a configured `auth.jwt_secret`.",
+    "server.metrics_token": "When set, `/metrics` answers only requests bearing it "
+    "(`Authorization: Bearer …`), 401 otherwise; in any environment.",
+    "server.graphiql": "Serve GraphiQL on `GET /graphql` (and allow queries over GET); "
+    "off in production.",
+    "server.introspection": "Answer introspection queries; off in production.",
     "server.max_body_bytes": (
         "Largest request body (larger: 413) and WebSocket message (larger: close 1009)."
     ),
-    "server.max_query_depth": "Deepest selection a GraphQL document may nest.",
-    "server.max_aliases": "Most aliases in one GraphQL document.",
+    "server.max_header_bytes": "Largest request head (request line and headers), HTTP or "
+    "WebSocket handshake; larger: 431 before the app sees it.",
+    "server.max_headers": "Most headers in one request head; more: 431.",
+    "server.max_query_cost": "Most selections (fields, fragments) one GraphQL document may "
+    "ask for, each fragment counted as often as it is spread, plus the pairs of same-named "
+    "fields (or of fragments) side by side that validation compares; measured before any "
+    "other validation.",
+    "server.max_query_depth": "Deepest selection a GraphQL document may nest, introspection "
+    "fields included.",
+    "server.max_aliases": "Most aliases in one GraphQL document, counted through its fragments.",
     "server.max_query_tokens": "Most lexical tokens in one GraphQL document.",
     "server.max_batch_operations": "Most operations in one batched HTTP request.",
     "server.allowed_origins": "Other origins whose pages may open a WebSocket (same-origin "
     "pages and non-browser clients always may; `*` allows any).",
     "server.max_subscriptions_per_connection": "Concurrent subscriptions on one WebSocket.",
-    "server.connection_init_timeout": "Seconds a WebSocket has to send `connection_init`.",
+    "server.connection_init_timeout": "Seconds a WebSocket (either subprotocol) has to send "
+    "`connection_init`; then it is closed with 4408.",
     "server.shutdown_grace_seconds": "On SIGTERM, how long streaming turns may run on before "
     "they are cancelled with their partial replies saved.",
     "server.log_format": "`json`, `text`, or `auto` (JSON unless stderr is a terminal).",
@@ -50,7 +65,7 @@ MEANINGS: dict[str, str] = {
     "database.pool_size": "Connections each worker keeps open.",
     "database.max_overflow": "Connections a worker may open beyond `pool_size` under load.",
     "auth.jwt_secret": "HS256 signing key, at least 32 bytes; absent: generated once into "
-    "`data_dir`. See [auth](auth.md).",
+    "`data_dir`, except in production, which will not start without it. See [auth](auth.md).",
     "auth.access_token_ttl": "Seconds an access token is valid.",
     "auth.refresh_token_ttl": "Seconds a refresh token (a session) is valid.",
     "auth.refresh_reuse_grace_seconds": "A spent refresh token presented again within this "

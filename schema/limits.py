@@ -1,42 +1,34 @@
-"""Limits on what one request may ask, each a small named rule (Strawberry's extensions).
+"""Limits on what one request may ask, and the validation step that enforces them.
 
-The validation rules are built once per schema, not per operation: Strawberry's validation
-cache is keyed on the rule classes, and a limiter extension built per operation would make
-a new class each time, so no document would ever be served from the cache.
+Validation starts with the document's measure (schema/query_cost.py: linear in its text,
+whatever its fragments would expand to) against the cost, depth and alias limits; only a
+document within them meets graphql-core's rules, some of which walk fragments as expanded.
+Strawberry's own depth and alias validators are not used: they expand fragments, so a few
+hundred bytes of fragments spreading each other twice would hold the worker for hours.
+
+Validation is cached per document (a client sends the same few over and over), built once
+per schema: a cache keyed on rule classes made per operation would never hit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Callable, Iterator
+from functools import lru_cache, partial
 
-from graphql import (
-    ASTValidationRule,
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
-    ValidationRule,
-    parse,
-)
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from pydantic import BaseModel, ConfigDict, Field
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
-from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.extensions import MaxTokensLimiter, SchemaExtension
+from strawberry.schema.schema import validate_document
 
-# signUp and signIn each cost an argon2 hash (a core and 64 MiB for a third of a second);
-# refreshSession locks a session's rows. A client never needs two in one request, and
-# thirty aliased in one document would make one request cost thirty hashes.
-CREDENTIAL_MUTATIONS = frozenset({"signUp", "signIn", "refreshSession"})
-ONE_CREDENTIAL_MUTATION = (
-    "At most one of signUp, signIn and refreshSession per request (aliases and batches count)."
-)
+from schema.credential_limit import OneCredentialMutation
+from schema.query_cost import measure
+from schema.text_input import NoUnusableText, unusable_variables
+
+VALIDATION_CACHE_SIZE = 256
+
+Rules = tuple[type[ASTValidationRule], ...]
+Validate = Callable[[GraphQLSchema, DocumentNode, Rules], list[GraphQLError]]
 
 
 class GraphQLLimits(BaseModel):
@@ -45,94 +37,73 @@ class GraphQLLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Introspection helps developers; production may switch it off.
+    # Introspection helps developers; off in production (`[server] environment`).
     introspection: bool = True
-    max_query_depth: int = Field(default=12, ge=1)
+    # As many selections as a document within max_query_tokens could write out in full:
+    # fragments may shorten a document, not multiply it, and repeating a field costs its
+    # comparisons (schema/query_cost.py). The largest legitimate document, the introspection
+    # query clients send, costs 240.
+    max_query_cost: int = Field(default=2000, ge=1)
+    # graphql-js's introspection query (typeDepth 9, as GraphiQL sends it) nests 14 deep.
+    max_query_depth: int = Field(default=14, ge=1)
     max_aliases: int = Field(default=30, ge=1)
     max_query_tokens: int = Field(default=2000, ge=10)
     max_batch_operations: int = Field(default=10, ge=1)
 
 
-def credential_fields(
-    selections: SelectionSetNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    seen: frozenset[str] = frozenset(),
-) -> set[str]:
-    """Response keys of the credential mutations among root `selections`, fragments followed.
-
-    Keys, not fields: two selections with one key merge into one execution (or fail
-    validation), so each key is one resolver call.
-    """
-    keys: set[str] = set()
-    for selection in selections.selections:
-        if isinstance(selection, FieldNode):
-            if selection.name.value in CREDENTIAL_MUTATIONS:
-                keys.add((selection.alias or selection.name).value)
-        elif isinstance(selection, InlineFragmentNode):
-            keys |= credential_fields(selection.selection_set, fragments, seen)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = fragments.get(name)
-            # A fragment cycle is another rule's error; here it must only not recurse forever.
-            if fragment is not None and name not in seen:
-                keys |= credential_fields(fragment.selection_set, fragments, seen | {name})
-    return keys
-
-
-def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
-    return {
-        definition.name.value: definition
-        for definition in document.definitions
-        if isinstance(definition, FragmentDefinitionNode)
-    }
-
-
-class OneCredentialMutation(ValidationRule):
-    """A mutation operation selects at most one credential mutation."""
-
-    def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> None:
-        if node.operation is not OperationType.MUTATION:
-            return
-        fragments = _fragments(self.context.document)
-        if len(credential_fields(node.selection_set, fragments)) > 1:
-            self.report_error(GraphQLError(ONE_CREDENTIAL_MUTATION, node))
-
-
-def credential_mutations(query: str | None, operation_name: str | None, max_tokens: int) -> int:
-    """How many credential mutations one request of a batch would run, before anything runs.
-
-    A document that does not parse counts none: its own execution refuses it. Without an
-    operation name every mutation of the document counts, which over-counts only documents
-    that cannot run anyway.
-    """
-    if not query:
-        return 0
-    try:
-        document = parse(query, no_location=True, max_tokens=max_tokens)
-    except GraphQLError:
-        return 0
-    fragments = _fragments(document)
-    return sum(
-        len(credential_fields(definition.selection_set, fragments))
-        for definition in document.definitions
-        if isinstance(definition, OperationDefinitionNode)
-        and definition.operation is OperationType.MUTATION
-        and (
-            operation_name is None
-            or (definition.name is not None and definition.name.value == operation_name)
+def over_limits(document: DocumentNode, limits: GraphQLLimits) -> list[GraphQLError]:
+    """The limits the document's operations exceed, the cost first; empty when within all."""
+    size = measure(document)
+    cost = size.cost + size.pairs
+    if cost > limits.max_query_cost:
+        message = (
+            f"Query cost {cost} exceeds max_query_cost ({limits.max_query_cost}): every "
+            "field and fragment spread counts as often as it would be expanded, and every "
+            "pair of same-named fields (or of fragments) in one selection set once."
         )
-    )
+        return [GraphQLError(message)]
+    errors = []
+    if size.depth > limits.max_query_depth:
+        message = f"Query depth {size.depth} exceeds max_query_depth ({limits.max_query_depth})."
+        errors.append(GraphQLError(message))
+    if size.aliases > limits.max_aliases:
+        message = f"{size.aliases} aliases exceed max_aliases ({limits.max_aliases})."
+        errors.append(GraphQLError(message))
+    return errors
+
+
+def limited_validation(limits: GraphQLLimits) -> Validate:
+    """A cached validation: the limits, then graphql-core's and Strawberry's rules with ours."""
+    ours: Rules = (NoUnusableText, OneCredentialMutation)
+    if not limits.introspection:
+        ours = (*ours, NoSchemaIntrospectionCustomRule)
+
+    @lru_cache(maxsize=VALIDATION_CACHE_SIZE)
+    def validate(schema: GraphQLSchema, document: DocumentNode, rules: Rules) -> list[GraphQLError]:
+        return over_limits(document, limits) or validate_document(schema, document, (*rules, *ours))
+
+    return validate
+
+
+class LimitedValidation(SchemaExtension):
+    """Validates before any other validation can run (it sets the errors Strawberry's own
+    step then skips), and refuses variables holding unusable text (schema/text_input.py)."""
+
+    def __init__(self, validate: Validate) -> None:
+        self.validate = validate
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.pre_execution_errors is None and context.graphql_document is not None:
+            errors = self.validate(
+                context.schema._schema, context.graphql_document, context.validation_rules
+            )
+            context.pre_execution_errors = errors or unusable_variables(context.variables)
+        yield
 
 
 def limit_extensions(limits: GraphQLLimits) -> list[Callable[[], SchemaExtension]]:
-    rules: list[type[ASTValidationRule]] = [
-        max_depth_rule(limits.max_query_depth, None, None),
-        max_aliases_rule(limits.max_aliases),
-        OneCredentialMutation,
-    ]
-    if not limits.introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
     return [
         partial(MaxTokensLimiter, max_token_count=limits.max_query_tokens),
-        partial(AddValidationRules, rules),
+        partial(LimitedValidation, limited_validation(limits)),
     ]

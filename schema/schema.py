@@ -7,7 +7,7 @@ from functools import partial
 
 from graphql import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
@@ -40,11 +40,11 @@ def build_schema(
         query=merge_types("Query", (Query, AuthQuery)),
         mutation=merge_types("Mutation", (Mutation, AuthMutation, ChatMutation)),
         subscription=merge_types("Subscription", (Subscription, ConversationSubscription)),
-        # The caches first: a client sends the same few documents over and over (a chat turn
-        # is one subscription document), and parsing and validating one costs milliseconds.
+        # The parser cache first: a client sends the same few documents over and over (a chat
+        # turn is one subscription document), and parsing one costs milliseconds. Validation,
+        # cached too, is the limits' (schema/limits.py).
         extensions=[
             partial(ParserCache, maxsize=256),
-            partial(ValidationCache, maxsize=256),
             OperationMetrics,
             *transport_extensions,
             *limit_extensions(limits),

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.endpoints.request_context import request_context
+from app.endpoints.request_json import MalformedJSON, json_object
 from app.endpoints.streaming import SSE_HEADERS, EventStreamResponse
 from resolvers.chat import rejoin
 from resolvers.chat import turn as chat
@@ -78,11 +79,9 @@ async def fn_chat(request: Request) -> Response:
         return _refusal("Use POST.", 405)
     ctx = await request_context(request)
     try:
-        body = await request.json()
-    except ValueError:
-        return _refusal("The body must be JSON.", 400)
-    if not isinstance(body, dict):
-        return _refusal("The body must be a JSON object.", 400)
+        body = json_object(await request.body())
+    except MalformedJSON as exc:
+        return _refusal(str(exc), 400)
     message, model = body.get("message"), body.get("model")
     try:
         conversation_id = uuid.UUID(str(body.get("conversation_id")))

@@ -7,32 +7,51 @@ it runs. Within one operation the schema's validation rule holds the same line.
 A WebSocket's token arrives in the connection_init payload (`Authorization` or
 `authorization`, as Apollo's connectionParams send it); a bad one is refused at connection,
 4403 on graphql-transport-ws.
+
+A request refused before execution (a body that cannot be read, a subscription over plain
+HTTP) is answered in GraphQL's error shape with its code, not Strawberry's plain text.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
-from cross_web import AsyncHTTPRequestAdapter
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLRequestData
+from strawberry.http.types import HTTPMethod
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from app.connections import CURRENT, SCOPE_KEY, WEBSOCKET_CONNECTIONS, ConnectionActivity
 from app.endpoints.graphql_ws import LegacyWSHandler, TransportWSHandler
 from app.endpoints.request_context import connection_context, request_context
+from app.endpoints.request_json import MalformedJSON, json_object_or_batch, loads
 from app.settings import ServerSettings
 from resolvers.context import RequestContext
-from schema.limits import ONE_CREDENTIAL_MUTATION, credential_mutations
+from schema.credential_limit import ONE_CREDENTIAL_MUTATION, credential_mutations
 from schema.schema import ReactorSchema
+
+SUBSCRIPTIONS_OVER_HTTP = (
+    "Subscriptions are served over a WebSocket at /graphql "
+    "(subprotocol graphql-transport-ws or graphql-ws), not over plain HTTP."
+)
+
+
+def refusal(message: str, status: int) -> JSONResponse:
+    code = "NOT_FOUND" if status == 404 else "BAD_USER_INPUT"
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return JSONResponse(body, status_code=status)
 
 
 def _header_from(params: Any) -> str | None:
@@ -58,8 +77,12 @@ class GraphQLView(GraphQL[RequestContext, None]):
         self.max_query_tokens = server.max_query_tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket":
-            await super().__call__(scope, receive, send)
+        if scope["type"] == "http":
+            try:
+                response = await self.run(Request(scope, receive))
+            except HTTPException as exc:
+                response = refusal(exc.reason, exc.status_code)
+            await response(scope, receive, send)
             return
         # The server's WebSocket protocol finds the activity in the scope state on shutdown;
         # the operation extension finds it through the context variable.
@@ -95,6 +118,55 @@ class GraphQLView(GraphQL[RequestContext, None]):
         return await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
         )
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body (or a GET parameter): an object or a batch of them, else a 400."""
+        try:
+            return json_object_or_batch(data)
+        except MalformedJSON as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A WebSocket message: what cannot be read counts as not JSON (closed 4400)."""
+        try:
+            return loads(data)
+        except MalformedJSON as exc:
+            raise json.JSONDecodeError(str(exc), "", 0) from None
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: RequestContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        # Strawberry would run a subscription here as a query, once, and answer its null
+        # data with a 200. Over HTTP a subscription is refused until an HTTP stream
+        # transport (multipart, SSE) is configured: those never come through here.
+        method: HTTPMethod = request_adapter.method
+        allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
+        if method == "GET" and not self.allow_queries_via_get:
+            allowed.discard(OperationType.QUERY)
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise HTTPException(400, SUBSCRIPTIONS_OVER_HTTP) from exc
+            raise HTTPException(400, exc.as_http_error_reason(method)) from exc
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from exc
+        except MissingQueryError as exc:
+            raise HTTPException(400, "No GraphQL query found in the request.") from exc
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

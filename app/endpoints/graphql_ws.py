@@ -1,14 +1,27 @@
-"""The two WebSocket protocols, with one addition: errors the protocol layer makes itself
-(e.g. "Subscription limit reached") carry `extensions.code` like every other error.
+"""The two WebSocket protocols, held to the same rules:
 
-Errors from executing an operation have their code already (schema/errors.py); a protocol
-refusal is a limit on what the client asked, so it is BAD_USER_INPUT like the other limits.
+- errors the protocol layer makes itself (e.g. "Subscription limit reached") carry
+  `extensions.code` like every other error. Errors from executing an operation have their
+  code already (schema/errors.py); a protocol refusal is a limit on what the client asked,
+  so it is BAD_USER_INPUT like the other limits;
+- a message of the wrong shape (not JSON, not an object, an unknown type, `start` or
+  `subscribe` without a payload) closes the socket with 4400, as graphql-transport-ws
+  specifies, instead of failing in the handler (which dropped the socket, 1006);
+- a socket that sends no `connection_init` within `[server] connection_init_timeout` is
+  closed with 4408 on legacy graphql-ws too, which has no such timeout of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import suppress
 from typing import Any, cast
 
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -21,6 +34,10 @@ from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from resolvers.context import RequestContext
 
 PROTOCOL_ERROR_CODE = "BAD_USER_INPUT"
+MALFORMED = 4400
+INIT_TIMEOUT = 4408
+NEEDS_ID = {"subscribe", "complete", "start", "stop"}
+NEEDS_PAYLOAD = {"subscribe", "start"}
 
 
 def _coded(error: Any) -> Any:
@@ -41,13 +58,90 @@ def with_codes(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "payload": _coded(payload)}
 
 
+def _optional(value: object, kind: type) -> bool:
+    return value is None or isinstance(value, kind)
+
+
+def malformed(message: object, types: frozenset[str]) -> str | None:
+    """Why `message` cannot be handled (the close reason), or None when it can."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return "Failed to parse message"
+    kind = message["type"]
+    if kind not in types:
+        # A close reason has room for 123 bytes.
+        return f"Unknown message type: {kind}".encode()[:123].decode(errors="ignore")
+    if kind in NEEDS_ID and not isinstance(message.get("id"), str):
+        return "Failed to parse message"
+    if kind in NEEDS_PAYLOAD:
+        payload = message.get("payload")
+        if not (
+            isinstance(payload, dict)
+            and isinstance(payload.get("query"), str)
+            and _optional(payload.get("variables"), dict)
+            and _optional(payload.get("operationName"), str)
+            and _optional(payload.get("extensions"), dict)
+        ):
+            return "Failed to parse message"
+    return None
+
+
+TRANSPORT_TYPES = frozenset({"connection_init", "ping", "pong", "subscribe", "complete"})
+LEGACY_TYPES = frozenset({"connection_init", "connection_terminate", "start", "stop"})
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
+    async def handle_message(self, message: TransportMessage) -> None:
+        # Strawberry catches a missing key, not a payload of the wrong type.
+        reason = malformed(message, TRANSPORT_TYPES)
+        if reason is not None:
+            await self.handle_invalid_message(reason)
+            return
+        await super().handle_message(message)
+
     async def send_message(self, message: TransportMessage) -> None:
         coded = with_codes(cast("dict[str, Any]", message))
         await super().send_message(cast("TransportMessage", coded))
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[RequestContext, None]):
+    _initialised = False
+
+    async def handle(self) -> None:
+        # Strawberry's loop skips what is not JSON and fails on what is not well formed;
+        # this one closes on either, and runs the connection_init timeout alongside.
+        timeout = asyncio.create_task(self._close_unless_initialised())
+        try:
+            try:
+                async for message in self.websocket.iter_json():
+                    reason = malformed(message, LEGACY_TYPES)
+                    if reason is not None:
+                        await self.websocket.close(code=MALFORMED, reason=reason)
+                        break
+                    await self.handle_message(cast("OperationMessage", message))
+            except NonTextMessageReceived:
+                await self.websocket.close(MALFORMED, "WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.websocket.close(MALFORMED, "WebSocket message must be valid JSON")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            for task in (timeout, self.keep_alive_task):
+                if task is not None:
+                    task.cancel()
+                    with suppress(BaseException):
+                        await task
+            await self.cleanup()
+
+    async def _close_unless_initialised(self) -> None:
+        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+        if not self._initialised:
+            await self.websocket.close(INIT_TIMEOUT, "Connection initialisation timeout")
+
+    async def handle_message(self, message: OperationMessage) -> None:
+        if message["type"] == "connection_init":
+            self._initialised = True
+        await super().handle_message(message)
+
     async def send_message(self, message: OperationMessage) -> None:
         coded = with_codes(cast("dict[str, Any]", message))
         await super().send_message(cast("OperationMessage", coded))

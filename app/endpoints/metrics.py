@@ -1,4 +1,5 @@
-"""/metrics: Prometheus text format.
+"""/metrics: Prometheus text format; with `[server] metrics_token` set, only for a request
+bearing it (`Authorization: Bearer <token>`), 401 otherwise.
 
 With several workers (`reactor-chat serve --workers N`) every worker writes its samples to
 files under PROMETHEUS_MULTIPROC_DIR and a scrape, whichever worker answers it, adds them all
@@ -9,9 +10,11 @@ died without one.
 
 from __future__ import annotations
 
+import hmac
 import os
 import re
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from prometheus_client import (
@@ -21,6 +24,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -68,10 +72,22 @@ def exposition() -> bytes:
     return generate_latest(registry)
 
 
-async def metrics(request: Request) -> Response:
-    # Reading N workers' files is blocking I/O: off the event loop.
-    body = await run_in_threadpool(exposition)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+def _bears(request: Request, token: SecretStr) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
+
+
+def metrics_endpoint(token: SecretStr | None) -> Callable[[Request], Awaitable[Response]]:
+    async def metrics(request: Request) -> Response:
+        if token is not None and not _bears(request, token):
+            headers = {"WWW-Authenticate": 'Bearer realm="metrics"'}
+            return Response("Unauthorized\n", status_code=401, headers=headers)
+        # Reading N workers' files is blocking I/O: off the event loop.
+        body = await run_in_threadpool(exposition)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
 
 
 def fresh_multiprocess_dir(data_dir: Path) -> Path:

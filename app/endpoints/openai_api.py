@@ -4,8 +4,6 @@ Each request is parsed here, admitted and served by resolvers, and rendered here
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -18,6 +16,7 @@ from app.endpoints.openai_format import (
     sse_stream,
 )
 from app.endpoints.request_context import request_context
+from app.endpoints.request_json import MalformedJSON, json_object
 from app.endpoints.streaming import SSE_HEADERS, EventStreamResponse
 from resolvers import completions
 from resolvers.errors import AppError, BadUserInput, RateLimited, UpstreamError
@@ -43,9 +42,9 @@ def _error(exc: AppError) -> JSONResponse:
 async def chat_completions(request: Request) -> Response:
     ctx = await request_context(request)
     try:
-        body = json.loads(await request.body())
-    except ValueError:
-        return JSONResponse(error_body("The body must be JSON."), status_code=400)
+        body = json_object(await request.body())
+    except MalformedJSON as exc:
+        return JSONResponse(error_body(str(exc)), status_code=400)
     try:
         # A caller who is not signed in learns nothing about the body: 401 before 400.
         ctx.user_id()

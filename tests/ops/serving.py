@@ -17,6 +17,14 @@ import httpx
 from tests.support.graphql import SECRET
 from tests.support.server import free_port
 
+# The checkout under test, ahead of wherever the package is installed from (an editable
+# install may point at another working tree).
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def checkout_path(environ: dict[str, str]) -> str:
+    return os.pathsep.join([str(CHECKOUT), *filter(None, [environ.get("PYTHONPATH")])])
+
 
 @dataclass
 class Served:
@@ -58,6 +66,7 @@ async def serve(tmp_path: Path, database_url: str, *args: str, **env: str) -> As
         **{f"REACTOR_{k.upper()}": v for k, v in env.items()},
     }
     environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    environ["PYTHONPATH"] = checkout_path(environ)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.ops.serving import checkout_path
 from tests.support.graphql import gql
 from tests.support.server import free_port
 
@@ -21,6 +22,7 @@ STARTUP_SECONDS = 120  # initdb on a cold machine
 async def _serve(directory: Path) -> tuple[asyncio.subprocess.Process, str]:
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("REACTOR_", "PROMETHEUS_"))}
+    environ["PYTHONPATH"] = checkout_path(environ)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "app.cli", "serve", "--port", str(port),
         cwd=directory, env=environ,

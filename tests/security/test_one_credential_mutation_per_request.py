@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from schema.limits import ONE_CREDENTIAL_MUTATION
+from schema.credential_limit import ONE_CREDENTIAL_MUTATION
 from tests.auth.apps import CountingPasswords, OwnApp, own_app
 from tests.auth.flows import PASSWORD, SIGN_IN, client_from, new_email, sign_up
 from tests.chat.ws_client import GraphQLWebSocket, SubscriptionError
