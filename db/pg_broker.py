@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -40,6 +40,12 @@ _MAX_PAYLOAD_BYTES = 7999
 _PING_SECONDS = 30.0
 _PING_TIMEOUT_SECONDS = 10.0
 _CONNECT_TIMEOUT_SECONDS = 10.0
+# A LISTEN, UNLISTEN or NOTIFY that takes longer counts as its connection lost: each holds a
+# lock that closing (and every other subscriber) waits for.
+_STATEMENT_TIMEOUT_SECONDS = 10.0
+# How long closing waits for each graceful step (the pinger, a lock's holder, PostgreSQL's
+# goodbye) before it cuts the connection instead.
+_CLOSE_TIMEOUT_SECONDS = 5.0
 # Named so operators (and the tests) can tell the two apart in pg_stat_activity.
 LISTEN_APPLICATION = "reactor-chat broker listen"
 NOTIFY_APPLICATION = "reactor-chat broker notify"
@@ -82,6 +88,15 @@ class _Listener:
             if inbox.topic == topic:
                 inbox.deliver(body)
 
+    async def statement(self, run: Awaitable[None]) -> None:
+        """LISTEN or UNLISTEN, bounded: one that hangs counts as the connection lost (every
+        subscriber gets BrokerLost, as after a failed ping)."""
+        try:
+            await asyncio.wait_for(run, _STATEMENT_TIMEOUT_SECONDS)
+        except TimeoutError:
+            self.conn.terminate()
+            raise
+
     def _on_terminated(self, conn: asyncpg.Connection) -> None:
         self.end(None if self.closing else "the PostgreSQL listening connection was lost")
 
@@ -117,22 +132,32 @@ class PgBroker:
         self._pinger = asyncio.create_task(self._ping(), name="pg-broker-ping")
 
     async def close(self) -> None:
+        """Ends every subscription and closes both connections, in bounded time whatever
+        state they are in: a step that does not end gracefully in time cuts its connection."""
         self._closed = True
         if self._pinger is not None:
             self._pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pinger
-        async with self._listen_lock:
+            await asyncio.wait([self._pinger], timeout=_CLOSE_TIMEOUT_SECONDS)
+        async with _held(self._listen_lock, self._cut_listener):
             listener, self._listener = self._listener, None
             if listener is not None:
                 listener.closing = True
                 await _close(listener.conn)
                 # Subscribers end now, not when asyncpg's callback gets its turn.
                 listener.end(None)
-        async with self._publish_lock:
+        async with _held(self._publish_lock, self._cut_publisher):
             publisher, self._publisher = self._publisher, None
             if publisher is not None:
                 await _close(publisher)
+
+    def _cut_listener(self) -> None:
+        if self._listener is not None:
+            self._listener.closing = True
+            self._listener.conn.terminate()
+
+    def _cut_publisher(self) -> None:
+        if self._publisher is not None:
+            self._publisher.terminate()
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         body = encode(message)
@@ -145,8 +170,16 @@ class PgBroker:
         async with self._publish_lock:
             conn = await self._publishing()
             try:
-                await conn.execute("select pg_notify($1, $2)", channel_for(topic), payload)
+                await conn.execute(
+                    "select pg_notify($1, $2)",
+                    channel_for(topic),
+                    payload,
+                    timeout=_STATEMENT_TIMEOUT_SECONDS,
+                )
             except _CONNECTION_ERRORS as error:
+                if isinstance(error, TimeoutError):
+                    # Hung: the next publish connects afresh.
+                    conn.terminate()
                 raise BrokerLost(f"could not publish: {error!r}") from error
 
     @contextlib.asynccontextmanager
@@ -157,7 +190,9 @@ class PgBroker:
             listener = await self._listening()
             if channel not in listener.channels:
                 try:
-                    await listener.conn.add_listener(channel, listener.on_notify)
+                    await listener.statement(
+                        listener.conn.add_listener(channel, listener.on_notify)
+                    )
                 except _CONNECTION_ERRORS as error:
                     raise BrokerLost(f"could not LISTEN: {error!r}") from error
             # No await between LISTEN and this: a loss from here on reaches the inbox.
@@ -179,7 +214,9 @@ class PgBroker:
                 # Re-checked under the lock: a subscriber may have joined the channel meanwhile.
                 if not listener.lost and channel not in listener.channels:
                     with contextlib.suppress(*_CONNECTION_ERRORS):
-                        await listener.conn.remove_listener(channel, listener.on_notify)
+                        await listener.statement(
+                            listener.conn.remove_listener(channel, listener.on_notify)
+                        )
 
     async def _listening(self) -> _Listener:
         """The live listening connection, connecting if there is none; hold `_listen_lock`."""
@@ -188,6 +225,8 @@ class PgBroker:
         if self._listener is None or self._listener.lost:
             conn = await self._connect(LISTEN_APPLICATION + self._label)
             self._listener = _Listener(conn)
+            # A close that gave up waiting for this connect has gone by: this one goes too.
+            await self._unless_closed(conn)
         return self._listener
 
     async def _publishing(self) -> asyncpg.Connection:
@@ -200,7 +239,13 @@ class PgBroker:
             self._publisher = await self._connect(
                 NOTIFY_APPLICATION + self._label, synchronous_commit="off"
             )
+            await self._unless_closed(self._publisher)
         return self._publisher
+
+    async def _unless_closed(self, conn: asyncpg.Connection) -> None:
+        if self._closed:
+            await _close(conn)
+            raise BrokerLost("the broker is closed")
 
     async def _connect(self, application: str, **settings: str) -> asyncpg.Connection:
         try:
@@ -226,8 +271,32 @@ class PgBroker:
                     listener.conn.terminate()
 
 
-async def _close(conn: asyncpg.Connection) -> None:
+@contextlib.asynccontextmanager
+async def _held(lock: asyncio.Lock, cut: Callable[[], None]) -> AsyncIterator[None]:
+    """`lock` for closing. A holder stuck past the timeout (a statement PostgreSQL never
+    answers) has its connection cut, which fails its statement; closing goes on without
+    waiting for it, as nothing more runs on a cut connection."""
     try:
-        await conn.close(timeout=5)
-    except _CONNECTION_ERRORS:
+        async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
+            await lock.acquire()
+    except TimeoutError:
+        cut()
+        acquired = False
+    else:
+        acquired = True
+    try:
+        yield
+    finally:
+        if acquired:
+            lock.release()
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    """Closes gracefully, else terminates. The whole close is bounded here: asyncpg's own
+    `timeout` does not bound every wait in every version this project allows (older ones first
+    wait, unbounded, for PostgreSQL to acknowledge a cancelled statement)."""
+    try:
+        async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS + 1):
+            await conn.close(timeout=_CLOSE_TIMEOUT_SECONDS)
+    except Exception:  # noqa: BLE001 - however the graceful close failed, the connection goes
         conn.terminate()
