@@ -34,7 +34,7 @@ ReadReply = Callable[[UUID], Awaitable[MessageRow]]
 CONTROL = "turns:control"
 # How often a follower of a reply written elsewhere reads its checkpoint, with no live text.
 POLL_SECONDS = 0.2
-FLUSH_SECONDS = 0.02
+FLUSH_SECONDS = 0.005
 WATCH_SECONDS = 30.0
 RENEW_SECONDS = 10.0
 SNAPSHOT_WAIT_SECONDS = 1.5
