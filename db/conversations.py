@@ -177,3 +177,17 @@ async def fork(
         .returning(*_COLUMNS)
     )
     return _row(updated.mappings().one())
+
+
+async def title_if_default(
+    conn: AsyncConnection, conversation_id: UUID, title: str, default: str
+) -> bool:
+    """Sets the title only where it is still `default`, in one statement: a title the user
+    chose meanwhile stands. Whether it was set."""
+    result = await conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id, conversations.c.title == default)
+        .values(title=title)
+        .returning(conversations.c.id)
+    )
+    return result.one_or_none() is not None

@@ -24,7 +24,7 @@ from gateway.errors import UnknownModel
 from gateway.events import ErrorEvent, Finished, Started, TextDelta, ToolCallEvent, UsageEvent
 from gateway.request import ChatRequest, Message
 from gateway.router import Route
-from resolvers.chat import message_limits, tools
+from resolvers.chat import message_limits, titles, tools
 from resolvers.chat.events import (
     TurnCompleted,
     TurnDelta,
@@ -234,6 +234,7 @@ class _Turn:
             self.live.finish(completed if error is None else None, error)
             if saved is not None:
                 await announce(self.ctx.services, saved.conversation_id, UPDATED, saved.id)
+                self._title(saved)
         finally:
             self.ctx.services.hub.remove(self.live)
             registry.end(task)
@@ -350,6 +351,14 @@ class _Turn:
             extra["error"] = self.error_kind
         finish_reason = _ENDINGS.get(self.outcome, "error")
         return await self.reply.finish(turn_queries.INCOMPLETE, finish_reason, **extra)
+
+    def _title(self, saved: MessageRow) -> None:
+        """After a conversation's first exchange, its title in a task of its own."""
+        path = self.opened.history
+        if self.outcome != "completed" or not titles.wanted(self.ctx, path):
+            return
+        work = titles.give_title(self.ctx, saved.conversation_id, [*path, saved])
+        self.ctx.services.turns.save(work)
 
     def _count(self) -> None:
         reply = self.reply
