@@ -4,7 +4,8 @@ so a row that is not the caller's is simply not there."""
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
+from typing import Any
+from uuid import UUID, uuid4
 
 from sqlalchemy import (
     RowMapping,
@@ -14,13 +15,16 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.errors import BadParent
+from db.messages import row_of
 from db.records import ConversationRow
-from db.tables import conversations
+from db.tables import conversations, messages
 
 _COLUMNS = (
     conversations.c.id,
@@ -28,6 +32,7 @@ _COLUMNS = (
     conversations.c.title,
     conversations.c.created_at,
     conversations.c.updated_at,
+    conversations.c.current_message_id,
 )
 
 
@@ -94,3 +99,95 @@ async def exists_before(conn: AsyncConnection, key: tuple[datetime, UUID]) -> bo
     )
     result = await conn.execute(query.limit(1))
     return result.first() is not None
+
+
+# From the message down to the deepest message below it, each step to the newest child.
+_SWITCH_BRANCH = text("""
+    with recursive down as (
+      select m.id, 0 as depth from messages m
+        where m.id = :message_id and m.conversation_id = :conversation_id
+      union all
+      select child.id, down.depth + 1 from down cross join lateral (
+        select n.id from messages n where n.parent_id = down.id
+        order by n.created_at desc, n.seq desc limit 1
+      ) child
+    )
+    update conversations
+      set current_message_id = (select id from down order by depth desc limit 1)
+      where id = :conversation_id and exists (select 1 from down)
+      returning id, user_id, title, created_at, updated_at, current_message_id
+""")
+
+# A path is at most this long: a fork copies it whole.
+_WHOLE_PATH = 2_147_483_647
+
+
+async def switch_branch(
+    conn: AsyncConnection, conversation_id: UUID, message_id: UUID
+) -> ConversationRow | None:
+    """Shows the branch through `message_id`: its current message becomes the deepest message
+    below `message_id` reached by always taking the newest child (`message_id` itself when
+    nothing follows it). None when the conversation is not the caller's; BadParent when the
+    message is not in it."""
+    if await get(conn, conversation_id) is None:
+        return None
+    result = await conn.execute(
+        _SWITCH_BRANCH, {"conversation_id": conversation_id, "message_id": message_id}
+    )
+    row = result.mappings().one_or_none()
+    if row is None:
+        raise BadParent
+    return _row(row)
+
+
+async def fork(
+    conn: AsyncConnection, message_id: UUID, title: str | None
+) -> ConversationRow | None:
+    """A new conversation holding a copy of the path that ends at `message_id` (a reply still
+    streaming is copied as it stands, incomplete), titled `title` or as its source is. None
+    when the message is not the caller's."""
+    result = await conn.execute(
+        text("select * from branch_path(:tip, :whole)"), {"tip": message_id, "whole": _WHOLE_PATH}
+    )
+    path = [row_of(r) for r in result.mappings()]
+    if not path:
+        return None
+    source = await get(conn, path[0].conversation_id)
+    assert source is not None  # its message is visible, so it is
+    created = await create(conn, title if title is not None else source.title)
+    ids = [uuid4() for _ in path]
+    copies: list[dict[str, Any]] = [
+        {
+            "id": new_id,
+            "conversation_id": created.id,
+            "role": row.role,
+            "content": row.content,
+            "metadata": row.metadata,
+            "status": "incomplete" if row.status == "streaming" else row.status,
+            "created_at": row.created_at,
+            "parent_id": parent_id,
+        }
+        for row, new_id, parent_id in zip(path, ids, [None, *ids[:-1]], strict=True)
+    ]
+    await conn.execute(insert(messages).values(copies))
+    updated = await conn.execute(
+        update(conversations)
+        .where(conversations.c.id == created.id)
+        .values(current_message_id=ids[-1])
+        .returning(*_COLUMNS)
+    )
+    return _row(updated.mappings().one())
+
+
+async def title_if_default(
+    conn: AsyncConnection, conversation_id: UUID, title: str, default: str
+) -> bool:
+    """Sets the title only where it is still `default`, in one statement: a title the user
+    chose meanwhile stands. Whether it was set."""
+    result = await conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id, conversations.c.title == default)
+        .values(title=title)
+        .returning(conversations.c.id)
+    )
+    return result.one_or_none() is not None

@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError
 CONVERSATION_NOT_FOUND = "RX404"
 MESSAGE_LIMIT_REACHED = "RL429"
 TURNS_IN_FLIGHT = "RT429"
+BAD_PARENT = "RX400"
+MESSAGE_NOT_FOUND = "RM404"
 
 
 class ConversationNotFound(Exception):
@@ -29,6 +31,15 @@ class TurnsInFlightReached(Exception):
         self.retry_after = retry_after
 
 
+class BadParent(Exception):
+    """The message a turn should follow is not in its conversation, or not what it must be
+    (a regeneration of something other than an assistant reply)."""
+
+
+class MessageNotFound(Exception):
+    """The message does not exist, or row-level security hides it from the caller."""
+
+
 def _sqlstate(exc: DBAPIError) -> tuple[str | None, str | None]:
     return getattr(exc.orig, "sqlstate", None), getattr(exc.orig, "detail", None)
 
@@ -45,6 +56,10 @@ def refusals() -> Iterator[None]:
             raise ConversationNotFound from None
         if state == MESSAGE_LIMIT_REACHED:
             raise MessageLimitReached(int(detail or 1)) from None
+        if state == BAD_PARENT:
+            raise BadParent from None
+        if state == MESSAGE_NOT_FOUND:
+            raise MessageNotFound from None
         if state == TURNS_IN_FLIGHT:
             raise TurnsInFlightReached(int(detail or 1)) from None
         raise

@@ -28,3 +28,9 @@ async def newest_messages(
         for conversation_id in ids:
             found[(conversation_id, last, before)] = rows[conversation_id]
     return [found[key] for key in keys]
+
+
+async def sibling_ids(conn: AsyncConnection, keys: Sequence[UUID]) -> list[list[UUID]]:
+    """Every version of each message, oldest first: one statement for all the keys."""
+    found = await messages.sibling_ids(conn, list(dict.fromkeys(keys)))
+    return [found[key] for key in keys]

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import RowMapping, func, insert, select
+from sqlalchemy import RowMapping, and_, case, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.records import MessageRow
-from db.tables import messages
+from db.tables import conversations, messages
 
 COLUMNS = (
     messages.c.id,
@@ -21,6 +21,7 @@ COLUMNS = (
     messages.c.seq,
     messages.c.metadata,
     messages.c.status,
+    messages.c.parent_id,
 )
 
 
@@ -34,41 +35,94 @@ async def add(
     role: str,
     content: str,
     metadata: dict[str, Any] | None = None,
+    *,
+    parent_id: UUID | None = None,
 ) -> MessageRow:
+    """A message following `parent_id`; without one, appended to the branch shown (after the
+    conversation's current message, and its current message from then on)."""
+    current = (
+        select(conversations.c.current_message_id)
+        .where(conversations.c.id == conversation_id)
+        .scalar_subquery()
+    )
     result = await conn.execute(
         insert(messages)
         .values(
-            conversation_id=conversation_id, role=role, content=content, metadata=metadata or {}
+            conversation_id=conversation_id,
+            role=role,
+            content=content,
+            metadata=metadata or {},
+            parent_id=current if parent_id is None else parent_id,
         )
         .returning(*COLUMNS)
     )
-    return row_of(result.mappings().one())
+    row = row_of(result.mappings().one())
+    if parent_id is None:
+        await conn.execute(
+            update(conversations)
+            .where(conversations.c.id == conversation_id)
+            .values(current_message_id=row.id)
+        )
+    return row
 
 
 async def newest(
     conn: AsyncConnection, conversation_ids: Sequence[UUID], *, last: int, before: int | None
 ) -> dict[UUID, list[MessageRow]]:
-    """For each conversation, up to last + 1 of its newest messages (before seq `before`),
-    oldest first; the extra row only tells the caller there is an earlier page.
+    """For each conversation, up to last + 1 of the newest messages (before seq `before`) of
+    the branch shown, the path that ends at its current message, oldest first; the extra row
+    only tells the caller there is an earlier page.
 
     One statement for any number of conversations (db/loaders.py batches a DataLoader's keys
-    into such calls).
+    into such calls): a recursive walk up the parent ids from each current message, which
+    stops once it holds last + 1 messages before the cursor. Along a path `seq` only grows, so
+    the cursor stays a seq.
     """
-    ranked = select(
-        *COLUMNS,
-        func.row_number()
-        .over(partition_by=messages.c.conversation_id, order_by=messages.c.seq.desc())
-        .label("rank"),
-    ).where(messages.c.conversation_id.in_(conversation_ids))
-    if before is not None:
-        ranked = ranked.where(messages.c.seq < before)
-    inner = ranked.subquery()
-    query = (
-        select(*(inner.c[c.name] for c in COLUMNS))
-        .where(inner.c.rank <= last + 1)
-        .order_by(inner.c.conversation_id, inner.c.seq)
+
+    def counted(seq: Any) -> Any:
+        return literal(1) if before is None else case((seq < before, 1), else_=0)
+
+    start = (
+        select(*COLUMNS, counted(messages.c.seq).label("taken"))
+        .join(conversations, conversations.c.current_message_id == messages.c.id)
+        .where(conversations.c.id.in_(conversation_ids))
+        .cte("path", recursive=True)
     )
+    step = select(*COLUMNS, (start.c.taken + counted(messages.c.seq)).label("taken")).join(
+        start, and_(messages.c.id == start.c.parent_id, start.c.taken <= last)
+    )
+    path = start.union_all(step)
+    query = select(*(path.c[c.name] for c in COLUMNS)).order_by(path.c.conversation_id, path.c.seq)
+    if before is not None:
+        query = query.where(path.c.seq < before)
     found: dict[UUID, list[MessageRow]] = {cid: [] for cid in conversation_ids}
     for row in (await conn.execute(query)).mappings():
         found[row["conversation_id"]].append(row_of(row))
+    return {cid: rows[-(last + 1) :] for cid, rows in found.items()}
+
+
+async def sibling_ids(conn: AsyncConnection, message_ids: Sequence[UUID]) -> dict[UUID, list[UUID]]:
+    """For each message, every version of it: the messages with the same parent (in the same
+    conversation) and the same role family (a user message, or an assistant reply and the
+    tool messages that may start a turn), oldest first. One statement for any number."""
+    me = messages.alias("me")
+    sibling = messages.alias("sibling")
+    is_user_me = me.c.role == "user"
+    is_user_sibling = sibling.c.role == "user"
+    query = (
+        select(me.c.id.label("of"), sibling.c.id)
+        .join(
+            sibling,
+            and_(
+                sibling.c.conversation_id == me.c.conversation_id,
+                sibling.c.parent_id.is_not_distinct_from(me.c.parent_id),
+                is_user_sibling == is_user_me,
+            ),
+        )
+        .where(me.c.id.in_(message_ids))
+        .order_by(me.c.id, sibling.c.created_at, sibling.c.seq)
+    )
+    found: dict[UUID, list[UUID]] = {mid: [] for mid in message_ids}
+    for of, sibling_id in await conn.execute(query):
+        found[of].append(sibling_id)
     return found

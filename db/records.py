@@ -16,6 +16,8 @@ class ConversationRow:
     title: str
     created_at: datetime
     updated_at: datetime
+    # The end of the branch shown; None while the conversation has no message.
+    current_message_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,8 @@ class MessageRow:
     metadata: dict[str, Any] = field(default_factory=dict)
     # complete, streaming (a reply still being written) or incomplete (it ended early).
     status: str = "complete"
+    # The message this one follows; None for a conversation's first.
+    parent_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

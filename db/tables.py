@@ -32,6 +32,8 @@ conversations = Table(
     Column("title", Text, nullable=False, server_default=FetchedValue()),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
+    # The end of the branch shown (migration 0011).
+    Column("current_message_id", Uuid, nullable=True),
 )
 
 messages = Table(
@@ -46,6 +48,8 @@ messages = Table(
     Column("seq", BigInteger, nullable=False, server_default=FetchedValue()),
     Column("metadata", JSONB, nullable=False, server_default=FetchedValue()),
     Column("status", Text, nullable=False, server_default=FetchedValue()),
+    # The message this one follows (migration 0011): a conversation's messages form a tree.
+    Column("parent_id", Uuid, ForeignKey("messages.id"), nullable=True),
 )
 
 # A turn in flight (migration 0009): the per-user cap counts these; a process's heartbeat in

@@ -27,7 +27,12 @@ INCOMPLETE = "incomplete"
 
 _OPEN_TURN = text(
     "select * from open_chat_turn("
-    ":conversation_id, :content, :per_hour, :history_limit, :max_in_flight, :process)"
+    ":conversation_id, :content, :per_hour, :history_limit, :max_in_flight, :process,"
+    " :parent_id)"
+)
+_OPEN_REGENERATE_TURN = text(
+    "select * from open_regenerate_turn("
+    ":replaced, :per_hour, :history_limit, :max_in_flight, :process)"
 )
 _BEGIN_TURN = text("select begin_turn(:max_in_flight, :process, null)")
 
@@ -41,11 +46,15 @@ async def open_turn(
     history_limit: int,
     max_in_flight: int,
     process: UUID,
+    parent_id: UUID | None = None,
 ) -> tuple[list[MessageRow], MessageRow]:
-    """`open_chat_turn`, one round trip: the conversation checked (ConversationNotFound), the
-    message admitted under the hourly limit (MessageLimitReached) and the cap on turns in
-    flight (TurnsInFlightReached) and saved, and the reply row created `streaming`. Returns
-    the newest `history_limit` messages oldest first (the new one last) and the reply."""
+    """`open_chat_turn`, one round trip: the conversation checked (ConversationNotFound) and
+    the parent (BadParent: not in this conversation), the message admitted under the hourly
+    limit (MessageLimitReached) and the cap on turns in flight (TurnsInFlightReached) and
+    saved as a child of `parent_id` (None: of the conversation's current message), and the
+    reply row created `streaming`, a child of the new message and the conversation's current
+    message. Returns the newest `history_limit` messages of the new message's path oldest
+    first (the new one last) and the reply."""
     params = {
         "conversation_id": conversation_id,
         "content": content,
@@ -53,9 +62,37 @@ async def open_turn(
         "history_limit": history_limit,
         "max_in_flight": max_in_flight,
         "process": process,
+        "parent_id": parent_id,
     }
     with refusals():
         result = await conn.execute(_OPEN_TURN, params)
+        rows = [row_of(r) for r in result.mappings()]
+    return rows[:-1], rows[-1]
+
+
+async def open_regenerate_turn(
+    conn: AsyncConnection,
+    replaced: UUID,
+    *,
+    per_hour: int,
+    history_limit: int,
+    max_in_flight: int,
+    process: UUID,
+) -> tuple[list[MessageRow], MessageRow]:
+    """`open_regenerate_turn`, one round trip: `replaced` checked (MessageNotFound; BadParent
+    when it is not an assistant reply to a user message), the turn admitted as `open_turn`
+    admits one, and a new reply row created `streaming` as a sibling of `replaced` (a child of
+    the user message it answers) and made the conversation's current message. Returns that
+    user message's path (it last) and the new reply."""
+    params = {
+        "replaced": replaced,
+        "per_hour": per_hour,
+        "history_limit": history_limit,
+        "max_in_flight": max_in_flight,
+        "process": process,
+    }
+    with refusals():
+        result = await conn.execute(_OPEN_REGENERATE_TURN, params)
         rows = [row_of(r) for r in result.mappings()]
     return rows[:-1], rows[-1]
 
@@ -91,13 +128,17 @@ async def finish(
     status: str,
     metadata: dict[str, Any],
     move_last: bool,
+    parent_id: UUID | None = None,
 ) -> MessageRow | None:
     """The reply's final text, status and metadata, and its turn no longer in flight. With
     `move_last` the reply takes a new place at the end of the conversation (after the tool
-    messages its turn added). None when the reply is gone (its conversation was deleted)."""
+    messages its turn added), and `parent_id` (the last of them) as its parent, so the branch
+    runs through them. None when the reply is gone (its conversation was deleted)."""
     values: dict[str, Any] = {"content": content, "status": status, "metadata": metadata}
     if move_last:
         values["seq"] = text("default")
+        if parent_id is not None:
+            values["parent_id"] = parent_id
     result = await conn.execute(
         update(messages).where(messages.c.id == reply_id).values(**values).returning(*COLUMNS)
     )

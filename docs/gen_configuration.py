@@ -147,6 +147,8 @@ MEANINGS: dict[str, str] = {
     "hundreds.",
     "chat.checkpoint_interval": "Seconds between saves of a reply while it streams: the most "
     "text a crash can lose.",
+    "chat.title_model": 'Model alias that gives a conversation still titled "New conversation" '
+    "a short title after its first reply; empty turns automatic titles off.",
     "chat.max_reply_chars": "A reply longer than this is ended and saved `INCOMPLETE` "
     "(finish reason `length`).",
     "chat.turn_lease_seconds": "A process whose heartbeat is this old is taken for dead; "

@@ -9,6 +9,7 @@ from strawberry.dataloader import DataLoader
 
 from db import conversations as conversation_queries
 from db import loaders
+from db.errors import BadParent
 from db.loaders import MessagesKey
 from db.records import ConversationRow, MessageRow
 from resolvers.context import RequestContext
@@ -111,3 +112,49 @@ def _messages_loader(ctx: RequestContext) -> DataLoader[MessagesKey, list[Messag
         loader = DataLoader(load_fn=load, cache=False)
         ctx.loaders["messages"] = loader
     return loader
+
+
+async def switch_branch(
+    ctx: RequestContext, conversation_id: UUID, message_id: UUID
+) -> ConversationRow:
+    """Shows the branch through `message_id` (down to its newest descendants); NOT_FOUND when
+    the conversation is not the caller's, BAD_USER_INPUT when the message is not in it."""
+    ctx.user_id()
+    try:
+        async with ctx.db() as conn:
+            row = await conversation_queries.switch_branch(conn, conversation_id, message_id)
+    except BadParent:
+        raise BadUserInput(
+            "messageId is not a message of this conversation.", argument="messageId"
+        ) from None
+    if row is None:
+        raise NotFound("No such conversation.")
+    await announce(ctx.services, conversation_id, CONVERSATION)
+    return row
+
+
+async def fork(ctx: RequestContext, message_id: UUID, title: str | None) -> ConversationRow:
+    """A new conversation with a copy of the path that ends at `message_id`; NOT_FOUND when
+    the message is not the caller's."""
+    ctx.user_id()
+    cleaned = None if title is None else clean_title(title)
+    async with ctx.db() as conn:
+        row = await conversation_queries.fork(conn, message_id, cleaned)
+    if row is None:
+        raise NotFound("No such message.")
+    return row
+
+
+async def sibling_ids(ctx: RequestContext, message_id: UUID) -> list[UUID]:
+    """Every version of the message, oldest first, batched with the others a query asks for."""
+    loader = ctx.loaders.get("siblings")
+    if loader is None:
+
+        async def load(keys: Sequence[UUID]) -> list[list[UUID]]:
+            async with ctx.db() as conn:
+                return await loaders.sibling_ids(conn, keys)
+
+        loader = DataLoader(load_fn=load, cache=False)
+        ctx.loaders["siblings"] = loader
+    found: list[UUID] = await loader.load(message_id)
+    return found

@@ -108,9 +108,16 @@ class ChatMutation:
         )
     )
     async def send_message(
-        self, info: Info, conversation_id: UUID, message: str, model: str | None = None
+        self,
+        info: Info,
+        conversation_id: UUID,
+        message: str,
+        model: str | None = None,
+        parent_id: UUID | None = None,
     ) -> Message:
-        return Message.of(await chat.send_message(info.context, conversation_id, message, model))
+        return Message.of(
+            await chat.send_message(info.context, conversation_id, message, model, parent_id)
+        )
 
     @strawberry.mutation(
         description=(
@@ -125,15 +132,34 @@ class ChatMutation:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="one chat turn, streamed: saves the user message, streams the reply, saves it"
+        description=(
+            "one chat turn, streamed: saves the user message, streams the reply, saves it."
+            " parentId continues from that message instead of the current one: an edit is a"
+            " chat whose parentId is the edited message's parent, and makes a new branch"
+        )
     )
     async def chat(
-        self, info: Info, conversation_id: UUID, message: str, model: str | None = None
+        self,
+        info: Info,
+        conversation_id: UUID,
+        message: str,
+        model: str | None = None,
+        parent_id: UUID | None = None,
     ) -> AsyncGenerator[ChatEvent, None]:
         # Closing this generator (the client left or completed) only detaches: the turn goes
         # on, and its reply is saved; resumeChat rejoins it.
-        turn = chat.run_turn(info.context, conversation_id, message, model)
+        turn = chat.run_turn(info.context, conversation_id, message, model, parent_id)
         async with aclosing(turn) as events:
+            async for event in events:
+                yield to_chat_event(event)
+
+    @strawberry.subscription(
+        description="a new reply to the same user message, as a sibling of replyId (a new branch)"
+    )
+    async def regenerate(
+        self, info: Info, reply_id: UUID, model: str | None = None
+    ) -> AsyncGenerator[ChatEvent, None]:
+        async with aclosing(chat.run_regenerate(info.context, reply_id, model)) as events:
             async for event in events:
                 yield to_chat_event(event)
 

@@ -30,3 +30,26 @@ class Mutation:
     )
     async def delete_conversation(self, info: Info, id: UUID) -> bool:  # noqa: A002
         return await conversations.delete(info.context, id)
+
+    @strawberry.mutation(
+        description=(
+            "shows the branch through messageId: it, then down to its newest descendants (the"
+            " newest child at each step); the next turn continues from there"
+        )
+    )
+    async def switch_branch(
+        self, info: Info, conversation_id: UUID, message_id: UUID
+    ) -> Conversation:
+        row = await conversations.switch_branch(info.context, conversation_id, message_id)
+        return Conversation.of(row)
+
+    @strawberry.mutation(
+        description=(
+            "a new conversation holding a copy of the branch up to and including messageId;"
+            " title defaults to the source's"
+        )
+    )
+    async def fork_conversation(
+        self, info: Info, message_id: UUID, title: str | None = None
+    ) -> Conversation:
+        return Conversation.of(await conversations.fork(info.context, message_id, title))

@@ -63,6 +63,18 @@ class Message:
     content: str
     created_at: datetime
     status: MessageStatus
+    parent_id: UUID | None = strawberry.field(
+        description="the message this one follows; null for a conversation's first"
+    )
+
+    @strawberry.field(
+        description=(
+            "every version of this message (edits of a user message, regenerations of a"
+            " reply), oldest first, this one included"
+        )
+    )
+    async def sibling_ids(self, info: Info) -> list[UUID]:
+        return await conversations.sibling_ids(info.context, self.id)
 
     @classmethod
     def of(cls, row: MessageRow) -> Message:
@@ -73,6 +85,7 @@ class Message:
             content=row.content,
             created_at=row.created_at,
             status=MessageStatus(row.status),
+            parent_id=row.parent_id,
         )
 
 
@@ -99,10 +112,17 @@ class Conversation:
     title: str
     created_at: datetime
     updated_at: datetime = strawberry.field(description="bumped whenever a message is added")
+    current_message_id: UUID | None = strawberry.field(
+        description=(
+            "the last message of the branch shown: messages() is the path that ends here, and"
+            " the next turn follows it"
+        )
+    )
 
     @strawberry.field(
         description=(
-            "the newest `last` messages, in chronological order; `before` pages further back"
+            "the newest `last` messages of the branch shown, in chronological order; `before`"
+            " pages further back"
         )
     )
     async def messages(
@@ -114,7 +134,13 @@ class Conversation:
 
     @classmethod
     def of(cls, row: ConversationRow) -> Conversation:
-        return cls(id=row.id, title=row.title, created_at=row.created_at, updated_at=row.updated_at)
+        return cls(
+            id=row.id,
+            title=row.title,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            current_message_id=row.current_message_id,
+        )
 
 
 @strawberry.type

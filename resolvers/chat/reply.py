@@ -58,10 +58,14 @@ class Reply:
         reply_id: UUID,
         target: str,
         checkpoint_interval: float,
+        parent_id: UUID | None = None,
     ) -> None:
         self.ctx = ctx
         self.conversation_id = conversation_id
         self.reply_id = reply_id
+        # The message the turn's next saved message follows: its user message, then each tool
+        # round's last message; the reply takes the last one as its parent at its final save.
+        self.tail = parent_id
         # The provider/model target serving the turn: the route's first until one answers.
         self.target = target
         self._parts: list[str] = []
@@ -139,10 +143,14 @@ class Reply:
     async def _insert(self, rows: list[SavedRow]) -> list[MessageRow]:
         saved = []
         async with self.ctx.db() as conn:
+            tail = self.tail
             for role, content, metadata in rows:
-                saved.append(
-                    await message_queries.add(conn, self.conversation_id, role, content, metadata)
+                row = await message_queries.add(
+                    conn, self.conversation_id, role, content, metadata, parent_id=tail
                 )
+                saved.append(row)
+                tail = row.id
+        self.tail = tail
         return saved
 
     async def save_tool_round(
@@ -185,6 +193,7 @@ class Reply:
                         status=status,
                         metadata=metadata,
                         move_last=self.tool_rounds > 0,
+                        parent_id=self.tail,
                     )
             except Exception as exc:  # noqa: BLE001 - transient ones retried, others end here
                 if not _transient(exc) or self._clock() + delay > end:

@@ -27,3 +27,5 @@ class ChatSettings(BaseModel):
     turn_lease_seconds: float = Field(default=15.0, ge=1, le=600)
     # Events a follower may fall behind before it is let go (it can rejoin).
     max_buffered_events: int = Field(default=2000, ge=10)
+    # The model alias that titles a conversation after its first reply; empty turns it off.
+    title_model: str = "fast"

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from db import turns as turn_queries
-from db.errors import ConversationNotFound
+from db.errors import BadParent, ConversationNotFound, MessageNotFound
 from db.records import MessageRow
 from gateway.errors import UnknownModel
 from gateway.events import ErrorEvent, Finished, Started, TextDelta, ToolCallEvent, UsageEvent
 from gateway.request import ChatRequest, Message
 from gateway.router import Route
-from resolvers.chat import message_limits, tools
+from resolvers.chat import message_limits, titles, tools
 from resolvers.chat.events import (
     TurnCompleted,
     TurnDelta,
@@ -37,7 +37,7 @@ from resolvers.chat.history import to_messages
 from resolvers.chat.live import Followed, Follower, LiveTurn
 from resolvers.chat.reply import Reply
 from resolvers.context import RequestContext
-from resolvers.conversation_events import ADDED, UPDATED, announce
+from resolvers.conversation_events import ADDED, CONVERSATION, UPDATED, announce
 from resolvers.errors import AppError, BadUserInput, NotFound, UpstreamError
 from resolvers.metrics import (
     CHAT_STREAMING_TURNS,
@@ -72,36 +72,76 @@ class _Opened:
     reply: MessageRow
     # The opening transaction's commit, still running while the model's request starts.
     committed: asyncio.Task[None]
+    # A regeneration saved no user message; an edit or a regeneration changed the branch shown.
+    regenerated: bool = False
+    branched: bool = False
 
 
-async def _open_turn(ctx: RequestContext, conversation_id: UUID, text: str) -> _Opened:
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What a turn opens with: a new user message (`text`, after `parent_id` or the
+    conversation's current message), or a new reply to the user message `replaces` answers."""
+
+    conversation_id: UUID | None = None
+    text: str = ""
+    parent_id: UUID | None = None
+    replaces: UUID | None = None
+
+
+async def _open_turn(ctx: RequestContext, opening: Opening) -> _Opened:
     """One short transaction, one statement after the identity: the conversation checked, the
     message admitted under the hourly limit and the cap on turns in flight and saved, the
-    reply row created `streaming`, the history the model will see read (the new message is
-    its newest entry). Returned with its commit still running."""
+    reply row created `streaming` and made the conversation's current message, the history
+    the model will see read (the branch's path; the new message is its newest entry).
+    Returned with its commit still running."""
     chat = ctx.services.chat
     tx = ctx.transaction()
     with message_limits.enforced(chat.max_messages_per_hour, chat.max_turns_in_flight):
         try:
             conn = await tx.start()
-            history, reply = await turn_queries.open_turn(
-                conn,
-                conversation_id,
-                text,
-                per_hour=chat.max_messages_per_hour,
-                history_limit=chat.history_limit,
-                max_in_flight=chat.max_turns_in_flight,
-                process=ctx.services.process_id,
-            )
+            if opening.replaces is not None:
+                history, reply = await turn_queries.open_regenerate_turn(
+                    conn,
+                    opening.replaces,
+                    per_hour=chat.max_messages_per_hour,
+                    history_limit=chat.history_limit,
+                    max_in_flight=chat.max_turns_in_flight,
+                    process=ctx.services.process_id,
+                )
+            else:
+                assert opening.conversation_id is not None
+                history, reply = await turn_queries.open_turn(
+                    conn,
+                    opening.conversation_id,
+                    opening.text,
+                    per_hour=chat.max_messages_per_hour,
+                    history_limit=chat.history_limit,
+                    max_in_flight=chat.max_turns_in_flight,
+                    process=ctx.services.process_id,
+                    parent_id=opening.parent_id,
+                )
         except BaseException as exc:
             # Rolled back; the exception goes on (a refusal as RATE_LIMITED).
             await tx.rollback()
             if isinstance(exc, ConversationNotFound):
                 raise NotFound("No such conversation.") from None
+            if isinstance(exc, MessageNotFound):
+                raise NotFound("No such reply.") from None
+            if isinstance(exc, BadParent):
+                if opening.replaces is not None:
+                    raise BadUserInput(
+                        "Only an assistant reply to a user message can be regenerated.",
+                        argument="replyId",
+                    ) from None
+                raise BadUserInput(
+                    "parentId is not a message of this conversation.", argument="parentId"
+                ) from None
             raise
     committed = ctx.services.turns.save(tx.commit())
     committed.add_done_callback(_report_failed_commit)
-    return _Opened(history[-1], history, reply, committed)
+    regenerated = opening.replaces is not None
+    branched = regenerated or opening.parent_id is not None
+    return _Opened(history[-1], history, reply, committed, regenerated, branched)
 
 
 def _report_failed_commit(committed: asyncio.Task[None]) -> None:
@@ -157,6 +197,7 @@ class _Turn:
             opened.reply.id,
             route.targets[0].name,
             chat.checkpoint_interval,
+            opened.user_message.id,
         )
         self.max_tool_rounds = chat.max_tool_rounds
         self.max_reply_chars = chat.max_reply_chars
@@ -193,6 +234,7 @@ class _Turn:
             self.live.finish(completed if error is None else None, error)
             if saved is not None:
                 await announce(self.ctx.services, saved.conversation_id, UPDATED, saved.id)
+                self._title(saved)
         finally:
             self.ctx.services.hub.remove(self.live)
             registry.end(task)
@@ -228,8 +270,12 @@ class _Turn:
         opened = self.opened
         yield TurnStarted(opened.user_message, target, opened.reply.id)
         conversation = opened.reply.conversation_id
-        await announce(self.ctx.services, conversation, ADDED, opened.user_message.id)
+        if not opened.regenerated:
+            await announce(self.ctx.services, conversation, ADDED, opened.user_message.id)
         await announce(self.ctx.services, conversation, ADDED, opened.reply.id, streaming=True)
+        if opened.branched:
+            # Another branch is shown now: every device's currentMessageId changed.
+            await announce(self.ctx.services, conversation, CONVERSATION)
 
     async def _call_model(self, last: bool, result: _Round) -> AsyncGenerator[TurnEvent, None]:
         request = ChatRequest(
@@ -306,6 +352,14 @@ class _Turn:
         finish_reason = _ENDINGS.get(self.outcome, "error")
         return await self.reply.finish(turn_queries.INCOMPLETE, finish_reason, **extra)
 
+    def _title(self, saved: MessageRow) -> None:
+        """After a conversation's first exchange, its title in a task of its own."""
+        path = self.opened.history
+        if self.outcome != "completed" or not titles.wanted(self.ctx, path):
+            return
+        work = titles.give_title(self.ctx, saved.conversation_id, [*path, saved])
+        self.ctx.services.turns.save(work)
+
     def _count(self) -> None:
         reply = self.reply
         CHAT_TURNS.labels(outcome=self.outcome).inc()
@@ -321,22 +375,49 @@ class _Turn:
 
 
 async def start_turn(
-    ctx: RequestContext, conversation_id: UUID, message: str, model: str | None
+    ctx: RequestContext,
+    conversation_id: UUID,
+    message: str,
+    model: str | None,
+    parent_id: UUID | None = None,
 ) -> Follower:
     """Open a turn and start its task; the caller follows it from the start. Raises AppError
     subclasses (UNAUTHENTICATED, BAD_USER_INPUT, NOT_FOUND, RATE_LIMITED) before anything
-    runs; the follower raises UPSTREAM_ERROR when the provider fails."""
+    runs; the follower raises UPSTREAM_ERROR when the provider fails. With `parent_id` the
+    new message follows that message (an edit: a new branch) instead of the current one."""
+    try:
+        ctx.user_id()
+        text = clean_message(message, ctx.services.chat.max_message_chars)
+    except AppError as exc:
+        _refused(exc)
+        raise
+    return await _start(ctx, model, Opening(conversation_id, text, parent_id))
+
+
+async def start_regenerate(ctx: RequestContext, reply_id: UUID, model: str | None) -> Follower:
+    """A new reply to the user message `reply_id` answers, a sibling of it, as a turn of its
+    own that the caller follows from the start; refusals as `start_turn`'s."""
+    return await _start(ctx, model, Opening(replaces=reply_id))
+
+
+def _refused(exc: AppError) -> None:
+    CHAT_TURNS.labels(outcome="rejected").inc()
+    log.info("chat turn refused: %s", exc.code)
+
+
+async def _start(ctx: RequestContext, model: str | None, opening: Opening) -> Follower:
     try:
         user_id = ctx.user_id()
-        text = clean_message(message, ctx.services.chat.max_message_chars)
         route = resolve_model(ctx, model)
-        opened = await _open_turn(ctx, conversation_id, text)
+        opened = await _open_turn(ctx, opening)
     except AppError as exc:
-        CHAT_TURNS.labels(outcome="rejected").inc()
-        log.info("chat turn refused: %s", exc.code)
+        _refused(exc)
         raise
     live = LiveTurn(
-        opened.reply.id, conversation_id, user_id, ctx.services.chat.max_buffered_events
+        opened.reply.id,
+        opened.reply.conversation_id,
+        user_id,
+        ctx.services.chat.max_buffered_events,
     )
     follower = live.follow(snapshot=False)
     ctx.services.hub.add(live)
@@ -344,12 +425,7 @@ async def start_turn(
     return follower
 
 
-async def run_turn(
-    ctx: RequestContext, conversation_id: UUID, message: str, model: str | None
-) -> AsyncGenerator[Followed, None]:
-    """The turn's events from its start. Leaving (closing this generator) only detaches: the
-    turn goes on and saves its reply."""
-    follower = await start_turn(ctx, conversation_id, message, model)
+async def _followed(follower: Follower) -> AsyncGenerator[Followed, None]:
     try:
         async for event in follower:
             yield event
@@ -357,11 +433,40 @@ async def run_turn(
         follower.close()
 
 
+async def run_turn(
+    ctx: RequestContext,
+    conversation_id: UUID,
+    message: str,
+    model: str | None,
+    parent_id: UUID | None = None,
+) -> AsyncGenerator[Followed, None]:
+    """The turn's events from its start. Leaving (closing this generator) only detaches: the
+    turn goes on and saves its reply."""
+    follower = await start_turn(ctx, conversation_id, message, model, parent_id)
+    async with aclosing(_followed(follower)) as events:
+        async for event in events:
+            yield event
+
+
+async def run_regenerate(
+    ctx: RequestContext, reply_id: UUID, model: str | None
+) -> AsyncGenerator[Followed, None]:
+    """A regeneration's events from its start; leaving only detaches, as for `run_turn`."""
+    follower = await start_regenerate(ctx, reply_id, model)
+    async with aclosing(_followed(follower)) as events:
+        async for event in events:
+            yield event
+
+
 async def send_message(
-    ctx: RequestContext, conversation_id: UUID, message: str, model: str | None
+    ctx: RequestContext,
+    conversation_id: UUID,
+    message: str,
+    model: str | None,
+    parent_id: UUID | None = None,
 ) -> MessageRow:
     """The same turn without streaming: the saved assistant reply."""
-    async with aclosing(run_turn(ctx, conversation_id, message, model)) as events:
+    async with aclosing(run_turn(ctx, conversation_id, message, model, parent_id)) as events:
         async for event in events:
             if isinstance(event, TurnCompleted):
                 return event.message
