@@ -110,9 +110,11 @@ class _Reader:
             self.end("the Redis reading connection was lost", error)
         except Exception as error:  # noqa: BLE001 - whatever stops the reader must reach its subscribers
             self.end(f"the Redis reader failed: {error!r}", error)
-        finally:
-            with contextlib.suppress(*_CONNECTION_ERRORS):
-                await self.client.aclose()
+        # Cancelled (close): the connection is closed there, in bounded time. Awaiting it here,
+        # in a task being cancelled mid-XREAD, could wait on the connection's lock forever.
+        else:
+            return
+        await _disconnect(self.client)
 
     def _dispatch(self, key: bytes, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         if not entries:
@@ -146,10 +148,22 @@ class _Reader:
         self.end(None)
         if self.task is not None:
             self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, *_CONNECTION_ERRORS):
-                await self.task
-        with contextlib.suppress(*_CONNECTION_ERRORS):
-            await self.client.aclose()
+            await asyncio.wait({self.task}, timeout=_CLOSE_SECONDS)
+        await _disconnect(self.client)
+
+
+_CLOSE_SECONDS = 5.0
+
+
+async def _disconnect(client: Redis) -> None:
+    """Close `client` in bounded time: a graceful close that hangs drops the socket instead."""
+    try:
+        await asyncio.wait_for(client.aclose(), _CLOSE_SECONDS)
+    except (TimeoutError, *_CONNECTION_ERRORS):
+        connection = client.connection
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.disconnect(nowait=True)
 
 
 def _client(url: str, role: str, *, single_connection: bool = False) -> Redis:
