@@ -16,6 +16,7 @@ class ConversationRow:
     title: str
     created_at: datetime
     updated_at: datetime
+    archived: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +59,18 @@ class NewProduct:
     name: str
     description: str = ""
     price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHitRow:
+    """A search match: the message (for a title match, the conversation's newest message),
+    its conversation, and the matching passage with its matches between MARK_START and
+    MARK_END (db/search.py)."""
+
+    message: MessageRow
+    conversation: ConversationRow
+    snippet: str
+    rank: float
+    # The message's id, or for a title match the conversation's: the keyset's tie-breaker.
+    hit_id: UUID
+    title_match: bool

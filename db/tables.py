@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     FetchedValue,
@@ -32,6 +33,8 @@ conversations = Table(
     Column("title", Text, nullable=False, server_default=FetchedValue()),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
+    # Archived conversations leave the default list (migration 0010); search still finds them.
+    Column("archived", Boolean, nullable=False, server_default=FetchedValue()),
 )
 
 messages = Table(
