@@ -30,3 +30,15 @@ class Mutation:
     )
     async def delete_conversation(self, info: Info, id: UUID) -> bool:  # noqa: A002
         return await conversations.delete(info.context, id)
+
+    @strawberry.mutation(
+        description="archived conversations leave `conversations` but not search; NOT_FOUND when"
+        " it is not the caller's"
+    )
+    async def archive_conversation(
+        self,
+        info: Info,
+        id: UUID,  # noqa: A002
+        archived: bool = True,
+    ) -> Conversation:
+        return Conversation.of(await conversations.archive(info.context, id, archived))
