@@ -27,22 +27,25 @@ _HEADLINE_OPTIONS = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, Mi
 
 _SEARCH = text("""
 with q as materialized (select websearch_to_tsquery('simple', :query) as q),
+titles as materialized (
+  select c.id, ts_rank(to_tsvector('simple', c.title), q.q)::double precision as rank
+  from q, conversations c
+  where to_tsvector('simple', c.title) @@ q.q
+),
 hits as (
   select s.message_id as hit_id, s.message_id, s.rank, false as title_match
   from q, search_messages(q.q, :max_hits, :after_rank, :after_id) s
   union all
-  select c.id, (
-           select m.id from messages m where m.conversation_id = c.id
-           order by m.seq desc limit 1
-         ),
-         ts_rank(to_tsvector('simple', c.title), q.q)::double precision, true
-  from q, conversations c
-  where to_tsvector('simple', c.title) @@ q.q
+  -- A title hit shows the conversation's newest message; one with none is no hit.
+  select t.id, newest.id, t.rank, true
+  from titles t
+  cross join lateral (
+    select m.id from messages m where m.conversation_id = t.id order by m.seq desc limit 1
+  ) newest
 ),
-page as (
+page as materialized (
   select * from hits
-  where message_id is not null
-    and (cast(:after_id as uuid) is null
+  where (cast(:after_id as uuid) is null
          or (rank, hit_id) < (cast(:after_rank as double precision), cast(:after_id as uuid)))
   order by rank desc, hit_id desc
   limit :max_hits
@@ -63,8 +66,10 @@ select page.hit_id, page.rank, page.title_match,
          :options
        ) as snippet
 from page
-join messages m on m.id = page.message_id
-join conversations c on c.id = m.conversation_id
+-- One key lookup per hit (offset 0 keeps each a subquery of its own, where the planner
+-- would otherwise guess at the page's size and may read every message to hash them).
+cross join lateral (select * from messages where id = page.message_id offset 0) m
+cross join lateral (select * from conversations where id = m.conversation_id offset 0) c
 cross join q
 order by page.rank desc, page.hit_id desc
 """)

@@ -40,24 +40,31 @@ _INDEX_MESSAGE = """
 """
 
 # The caller's hits, best first, after the keyset (rank, id); the caller's conversations
-# named explicitly, as the owner running this may see more than the caller.
+# named explicitly, as the owner running this may see more than the caller. EXECUTE plans
+# with the query's words known; ROWS tells the API's query to expect a page, not a thousand
+# rows, so it reads each hit's message by its key instead of reading them all.
 _SEARCH_MESSAGES = """
     create function search_messages(
       query tsquery, max_hits integer, after_rank double precision, after_id uuid
     ) returns table (message_id uuid, rank double precision)
-    language sql stable security definer set search_path = public, pg_temp
+    language plpgsql stable security definer set search_path = public, pg_temp
+    rows 20
     as $$
-      select hit.message_id, hit.rank from (
-        select s.message_id, ts_rank(s.document, query)::double precision as rank
-        from message_search s
-        where s.document @@ query
-          and s.conversation_id in (
-            select c.id from conversations c where c.user_id = (select request_user_id())
-          )
-      ) hit
-      where after_id is null or (hit.rank, hit.message_id) < (after_rank, after_id)
-      order by hit.rank desc, hit.message_id desc
-      limit max_hits
+    begin
+      return query execute $q$
+        select hit.message_id, hit.rank from (
+          select s.message_id, ts_rank(s.document, $1)::double precision as rank
+          from message_search s
+          where s.document @@ $1
+            and s.conversation_id in (
+              select c.id from conversations c where c.user_id = (select request_user_id())
+            )
+        ) hit
+        where $4 is null or (hit.rank, hit.message_id) < ($3, $4)
+        order by hit.rank desc, hit.message_id desc
+        limit $2
+      $q$ using query, max_hits, after_rank, after_id;
+    end
     $$
 """
 
