@@ -33,6 +33,7 @@ _COLUMNS = (
     conversations.c.created_at,
     conversations.c.updated_at,
     conversations.c.current_message_id,
+    conversations.c.archived,
 )
 
 
@@ -65,6 +66,20 @@ async def rename(
     return _row(row) if row else None
 
 
+async def set_archived(
+    conn: AsyncConnection, conversation_id: UUID, archived: bool
+) -> ConversationRow | None:
+    """Archiving leaves updated_at alone: a conversation comes back where it was."""
+    result = await conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id)
+        .values(archived=archived)
+        .returning(*_COLUMNS)
+    )
+    row = result.mappings().one_or_none()
+    return _row(row) if row else None
+
+
 async def delete_one(conn: AsyncConnection, conversation_id: UUID) -> bool:
     result = await conn.execute(
         delete(conversations)
@@ -75,27 +90,39 @@ async def delete_one(conn: AsyncConnection, conversation_id: UUID) -> bool:
 
 
 async def page(
-    conn: AsyncConnection, *, first: int, after: tuple[datetime, UUID] | None
+    conn: AsyncConnection,
+    *,
+    first: int,
+    after: tuple[datetime, UUID] | None,
+    archived: bool = False,
 ) -> list[ConversationRow]:
     """Most recently updated first; keyset on (updated_at, id) so inserts never shift a page.
 
     Returns up to first + 1 rows: the extra one only tells the caller there is a next page.
     """
-    query = select(*_COLUMNS).order_by(conversations.c.updated_at.desc(), conversations.c.id.desc())
+    query = (
+        select(*_COLUMNS)
+        .where(conversations.c.archived == archived)
+        .order_by(conversations.c.updated_at.desc(), conversations.c.id.desc())
+    )
     if after is not None:
         query = query.where(tuple_(conversations.c.updated_at, conversations.c.id) < tuple_(*after))
     result = await conn.execute(query.limit(first + 1))
     return [_row(r) for r in result.mappings()]
 
 
-async def exists_before(conn: AsyncConnection, key: tuple[datetime, UUID]) -> bool:
-    """Whether any conversation sorts before the cursor: hasPreviousPage for forward paging."""
+async def exists_before(
+    conn: AsyncConnection, key: tuple[datetime, UUID], *, archived: bool = False
+) -> bool:
+    """Whether any conversation of the same list sorts before the cursor: hasPreviousPage
+    for forward paging."""
     updated_at, id_ = key
     query = select(conversations.c.id).where(
+        conversations.c.archived == archived,
         or_(
             conversations.c.updated_at > updated_at,
             and_(conversations.c.updated_at == updated_at, conversations.c.id > id_),
-        )
+        ),
     )
     result = await conn.execute(query.limit(1))
     return result.first() is not None

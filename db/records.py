@@ -18,6 +18,7 @@ class ConversationRow:
     updated_at: datetime
     # The end of the branch shown; None while the conversation has no message.
     current_message_id: UUID | None = None
+    archived: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +63,18 @@ class NewProduct:
     name: str
     description: str = ""
     price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHitRow:
+    """A search match: the message (for a title match, the conversation's newest message),
+    its conversation, and the matching passage with its matches between MARK_START and
+    MARK_END (db/search.py)."""
+
+    message: MessageRow
+    conversation: ConversationRow
+    snippet: str
+    rank: float
+    # The message's id, or for a title match the conversation's: the keyset's tie-breaker.
+    hit_id: UUID
+    title_match: bool

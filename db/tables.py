@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     FetchedValue,
@@ -34,6 +35,8 @@ conversations = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=FetchedValue()),
     # The end of the branch shown (migration 0011).
     Column("current_message_id", Uuid, nullable=True),
+    # Archived conversations leave the default list (migration 0010); search still finds them.
+    Column("archived", Boolean, nullable=False, server_default=FetchedValue()),
 )
 
 messages = Table(

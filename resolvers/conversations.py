@@ -63,6 +63,16 @@ async def rename(ctx: RequestContext, conversation_id: UUID, title: str) -> Conv
     return row
 
 
+async def archive(ctx: RequestContext, conversation_id: UUID, archived: bool) -> ConversationRow:
+    ctx.user_id()
+    async with ctx.db() as conn:
+        row = await conversation_queries.set_archived(conn, conversation_id, archived)
+    if row is None:
+        raise NotFound("No such conversation.")
+    await announce(ctx.services, conversation_id, CONVERSATION)
+    return row
+
+
 async def delete(ctx: RequestContext, conversation_id: UUID) -> bool:
     ctx.user_id()
     async with ctx.db() as conn:
@@ -77,13 +87,17 @@ async def delete(ctx: RequestContext, conversation_id: UUID) -> bool:
     return True
 
 
-async def page(ctx: RequestContext, first: int, after: str | None) -> Page[ConversationRow]:
+async def page(
+    ctx: RequestContext, first: int, after: str | None, archived: bool = False
+) -> Page[ConversationRow]:
     ctx.user_id()
     size = page_size(first, "first")
     key = decode_conversation_cursor(after) if after else None
     async with ctx.db() as conn:
-        rows = await conversation_queries.page(conn, first=size, after=key)
-        has_previous = key is not None and await conversation_queries.exists_before(conn, key)
+        rows = await conversation_queries.page(conn, first=size, after=key, archived=archived)
+        has_previous = key is not None and await conversation_queries.exists_before(
+            conn, key, archived=archived
+        )
     items = [(conversation_cursor(r.updated_at, r.id), r) for r in rows[:size]]
     return Page(items=items, has_next_page=len(rows) > size, has_previous_page=has_previous)
 

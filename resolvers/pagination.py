@@ -79,3 +79,19 @@ def decode_message_cursor(cursor: str, argument: str = "before") -> int:
     if not payload.isdigit():
         raise BadUserInput(f"`{argument}` is not a cursor from this API.", argument=argument)
     return int(payload)
+
+
+def search_cursor(rank: float, id_: uuid.UUID) -> str:
+    # repr round-trips a float exactly, so the next page starts exactly after this hit.
+    return _encode("s", f"{rank!r}|{id_}")
+
+
+def decode_search_cursor(cursor: str, argument: str = "after") -> tuple[float, uuid.UUID]:
+    payload = _decode("s", cursor, argument)
+    rank, _, raw_id = payload.partition("|")
+    try:
+        return float(rank), uuid.UUID(raw_id)
+    except ValueError:
+        raise BadUserInput(
+            f"`{argument}` is not a cursor from this API.", argument=argument
+        ) from None

@@ -5,4 +5,5 @@ from __future__ import annotations
 
 from db.records import ConversationRow as ConversationRow
 from db.records import MessageRow as MessageRow
+from db.records import SearchHitRow as SearchHitRow
 from db.records import UserRow as UserRow

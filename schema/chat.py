@@ -20,7 +20,7 @@ from resolvers.chat.events import (
 )
 from resolvers.chat.live import Followed, TurnSnapshot
 from schema.context import Info
-from schema.types import Message, Usage
+from schema.types import Message, ToolCall, Usage
 
 
 @strawberry.type
@@ -47,13 +47,6 @@ class TextDelta:
     text: str = strawberry.field(
         description="text appended to the assistant reply; all of them joined equal the saved reply"
     )
-
-
-@strawberry.type
-class ToolCall:
-    id: str
-    name: str
-    arguments: str = strawberry.field(description="JSON text of the arguments the model chose")
 
 
 @strawberry.type

@@ -53,3 +53,15 @@ class Mutation:
         self, info: Info, message_id: UUID, title: str | None = None
     ) -> Conversation:
         return Conversation.of(await conversations.fork(info.context, message_id, title))
+
+    @strawberry.mutation(
+        description="archived conversations leave `conversations` but not search; NOT_FOUND when"
+        " it is not the caller's"
+    )
+    async def archive_conversation(
+        self,
+        info: Info,
+        id: UUID,  # noqa: A002
+        archived: bool = True,
+    ) -> Conversation:
+        return Conversation.of(await conversations.archive(info.context, id, archived))

@@ -6,19 +6,41 @@ from uuid import UUID
 
 import strawberry
 
-from resolvers import conversations, models
+from resolvers import conversations, models, search
 from schema.context import Info
-from schema.types import Conversation, ConversationConnection, ModelAlias
+from schema.types import Conversation, ConversationConnection, ModelAlias, SearchHitConnection
 
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="the caller's conversations, most recently updated first")
+    @strawberry.field(
+        description=(
+            "the caller's conversations, most recently updated first; archived ones only when asked"
+        )
+    )
     async def conversations(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        archived: bool | None = False,
     ) -> ConversationConnection:
-        page = await conversations.page(info.context, 20 if first is None else first, after)
+        page = await conversations.page(
+            info.context, 20 if first is None else first, after, bool(archived)
+        )
         return ConversationConnection.of(page)
+
+    @strawberry.field(
+        description=(
+            "full-text search over the caller's messages (any branch) and titles, best matches"
+            ' first: words, "a phrase", -excluded, OR'
+        )
+    )
+    async def search(
+        self, info: Info, query: str, first: int | None = 20, after: str | None = None
+    ) -> SearchHitConnection:
+        page = await search.search(info.context, query, 20 if first is None else first, after)
+        return SearchHitConnection.of(page)
 
     @strawberry.field(description="null when it does not exist or belongs to someone else")
     async def conversation(self, info: Info, id: UUID) -> Conversation | None:  # noqa: A002

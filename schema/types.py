@@ -10,8 +10,9 @@ import strawberry
 
 from resolvers import conversations
 from resolvers.chat.events import Usage as TurnUsage
+from resolvers.chat.history import saved_tool_calls
 from resolvers.pagination import Page
-from resolvers.records import ConversationRow, MessageRow
+from resolvers.records import ConversationRow, MessageRow, SearchHitRow
 from schema.context import Info
 
 
@@ -56,6 +57,30 @@ class PageInfo:
 
 
 @strawberry.type
+class Usage:
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+
+    @classmethod
+    def of(cls, usage: TurnUsage | None) -> Usage | None:
+        if usage is None:
+            return None
+        return cls(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+        )
+
+
+@strawberry.type
+class ToolCall:
+    id: str
+    name: str
+    arguments: str = strawberry.field(description="JSON text of the arguments the model chose")
+
+
+@strawberry.type
 class Message:
     id: UUID
     conversation_id: UUID
@@ -63,6 +88,20 @@ class Message:
     content: str
     created_at: datetime
     status: MessageStatus
+    # What the row's metadata already holds: no query of their own.
+    model: str | None = strawberry.field(
+        description="the provider/model target that wrote an assistant message"
+    )
+    usage: Usage | None
+    finish_reason: str | None = strawberry.field(
+        description=(
+            "stop, length, tool_calls, content_filter, error, cancelled (stopChat),"
+            " interrupted (its process died); null while streaming"
+        )
+    )
+    tool_calls: list[ToolCall] = strawberry.field(
+        description="the tool calls an assistant message made"
+    )
     parent_id: UUID | None = strawberry.field(
         description="the message this one follows; null for a conversation's first"
     )
@@ -78,6 +117,10 @@ class Message:
 
     @classmethod
     def of(cls, row: MessageRow) -> Message:
+        metadata = row.metadata
+        streaming = row.status == MessageStatus.STREAMING.value
+        target = metadata.get("target")
+        finish_reason = metadata.get("finish_reason")
         return cls(
             id=row.id,
             conversation_id=row.conversation_id,
@@ -86,6 +129,15 @@ class Message:
             created_at=row.created_at,
             status=MessageStatus(row.status),
             parent_id=row.parent_id,
+            model=target if isinstance(target, str) else None,
+            usage=Usage.of(TurnUsage.of(metadata)),
+            finish_reason=(
+                finish_reason if isinstance(finish_reason, str) and not streaming else None
+            ),
+            tool_calls=[
+                ToolCall(id=c.id, name=c.name, arguments=c.arguments_json)
+                for c in saved_tool_calls(row)
+            ],
         )
 
 
@@ -118,6 +170,9 @@ class Conversation:
             " the next turn follows it"
         )
     )
+    archived: bool = strawberry.field(
+        description="left out of `conversations` unless asked for; search still finds it"
+    )
 
     @strawberry.field(
         description=(
@@ -140,6 +195,7 @@ class Conversation:
             created_at=row.created_at,
             updated_at=row.updated_at,
             current_message_id=row.current_message_id,
+            archived=row.archived,
         )
 
 
@@ -167,18 +223,41 @@ class ModelAlias:
     is_default: bool
 
 
-@strawberry.type
-class Usage:
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    total_tokens: int | None
+@strawberry.type(description="a message that matches a search, with its conversation")
+class SearchHit:
+    message: Message = strawberry.field(
+        description=(
+            "the matching message; for a match in the title, the conversation's newest message"
+        )
+    )
+    conversation: Conversation
+    snippet: str = strawberry.field(
+        description=(
+            "the matching passage, each match wrapped in <mark></mark>, the rest HTML-escaped"
+        )
+    )
 
     @classmethod
-    def of(cls, usage: TurnUsage | None) -> Usage | None:
-        if usage is None:
-            return None
+    def of(cls, row: SearchHitRow) -> SearchHit:
         return cls(
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            total_tokens=usage.total_tokens,
+            message=Message.of(row.message),
+            conversation=Conversation.of(row.conversation),
+            snippet=row.snippet,
         )
+
+
+@strawberry.type
+class SearchHitEdge:
+    cursor: str
+    node: SearchHit
+
+
+@strawberry.type
+class SearchHitConnection:
+    edges: list[SearchHitEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[SearchHitRow]) -> SearchHitConnection:
+        edges = [SearchHitEdge(cursor=c, node=SearchHit.of(r)) for c, r in page.items]
+        return cls(edges=edges, page_info=PageInfo.of(page))  # type: ignore[arg-type]

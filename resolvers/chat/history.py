@@ -15,7 +15,8 @@ def tool_calls_metadata(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
     return [{"id": c.id, "name": c.name, "arguments": c.arguments_json} for c in calls]
 
 
-def _calls(row: MessageRow) -> list[ToolCall]:
+def saved_tool_calls(row: MessageRow) -> list[ToolCall]:
+    """The calls an assistant message made, from its `metadata.tool_calls`."""
     stored = row.metadata.get("tool_calls")
     if not isinstance(stored, list):
         return []
@@ -35,7 +36,7 @@ def to_messages(system_prompt: str, rows: Sequence[MessageRow]) -> list[Message]
     called: set[str] = set()
     for row in rows:
         if row.role == "assistant":
-            calls = [c for c in _calls(row) if c.id in answered]
+            calls = [c for c in saved_tool_calls(row) if c.id in answered]
             called.update(c.id for c in calls)
             content = row.content if row.content or not calls else None
             messages.append(Message("assistant", content, tool_calls=tuple(calls)))
