@@ -1,0 +1,174 @@
+"""What durable turns cost per delta: the server's CPU per text delta for turns nobody else
+follows, this tree against the tree before durable turns (`BASELINE`, checked out beside it
+with `git worktree`), in the same run on the same machine.
+
+Each tree serves one uvicorn worker on a database migrated by that tree's own migrations;
+TURNS turns of TOKENS tokens stream at 20 tokens/s from the paced fake provider; the figure is
+the worker's CPU time (user + system, from /proc) over the deltas its clients received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.chat_bench import UVICORN_OPTIONS, _open, _users, _wait_up, cpu_seconds
+from tests.support.database import create_database, drop_database, server_url
+from tests.support.graphql import SECRET
+from tests.support.server import free_port
+
+RESULTS = Path(__file__).parent / "results" / "durability.json"
+BASELINE = "c0eabd9"  # main before durable turns
+TURNS = 50
+TOKENS = 200
+ROUNDS = 2
+
+CHAT = """subscription($c: UUID!, $m: String!) {
+  chat(conversationId: $c, message: $m) { __typename ... on TextDelta { text } }
+}"""
+
+
+def _config(directory: Path, provider_port: int) -> Path:
+    config = directory / "Reactor.toml"
+    config.write_text(
+        f"""
+[server]
+data_dir = "{directory}"
+log_level = "WARNING"
+[database]
+pool_size = 20
+max_overflow = 20
+[ai]
+default_alias = "paced"
+max_retries = 0
+[ai.aliases]
+paced = ["paced/tps=20,n={TOKENS}"]
+[ai.providers.paced]
+base_url = "http://127.0.0.1:{provider_port}/v1"
+[chat]
+max_messages_per_hour = 1000000000
+tools = []
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+async def _turn(ws_url: str, token: str, conversation: str) -> int:
+    ws = await _open(ws_url, token)
+    deltas = 0
+    try:
+        payload = {"query": CHAT, "variables": {"c": conversation, "m": "hi"}}
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        while True:
+            message = json.loads(await ws.recv())
+            if message["type"] in ("complete", "error"):
+                return deltas
+            if message["type"] == "next":
+                deltas += 1
+    finally:
+        await ws.close()
+
+
+async def _measure(base: str, pid: int) -> float:
+    """CPU µs per delta over ROUNDS rounds of TURNS concurrent turns."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        users = await _users(http, TURNS)
+    ws_url = base.replace("http://", "ws://") + "/graphql"
+    await asyncio.gather(*(_turn(ws_url, t, c) for t, c in users[:5]))  # warm-up
+    before = cpu_seconds(pid)
+    deltas = 0
+    for _ in range(ROUNDS):
+        counts = await asyncio.gather(*(_turn(ws_url, t, c) for t, c in users))
+        deltas += sum(counts)
+    return (cpu_seconds(pid) - before) / deltas * 1e6
+
+
+def _serve(
+    tree: Path, directory: Path, database: str, provider_port: int
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tree),
+        "REACTOR_CONFIG": str(_config(directory, provider_port)),
+        "REACTOR_DATABASE__URL": database,
+        "REACTOR_AUTH__JWT_SECRET": SECRET,
+    }
+    migrate = (
+        "import os; from app.migrations import upgrade;"
+        " upgrade(os.environ['REACTOR_DATABASE__URL'])"
+    )
+    subprocess.run([sys.executable, "-c", migrate], cwd=tree, env=env, check=True)
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.asgi:app_from_environment",
+        "--factory",
+        "--port",
+        str(port),
+        "--ws",
+        "app.graceful_ws:GracefulWebSockets",
+        *UVICORN_OPTIONS,
+    ]
+    process = subprocess.Popen(command, cwd=tree, env=env)
+    process.port = port  # type: ignore[attr-defined]
+    return process
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parent.parent
+    results: dict[str, Any] = {"turns": TURNS, "tokens": TOKENS, "rounds": ROUNDS}
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        baseline = directory / "baseline"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(baseline), BASELINE], cwd=root, check=True
+        )
+        server = server_url(directory)
+        provider_port = free_port()
+        provider = subprocess.Popen(
+            [sys.executable, "-m", "bench.fake_openai", str(provider_port)], cwd=root
+        )
+        try:
+            for name, tree in (("baseline", baseline), ("durable", root)):
+                database = create_database(server)
+                process = _serve(tree, directory, database, provider_port)
+                try:
+                    base = f"http://127.0.0.1:{process.port}"  # type: ignore[attr-defined]
+                    asyncio.run(_wait_up(base + "/healthz"))
+                    results[f"{name}_cpu_us_per_delta"] = round(
+                        asyncio.run(_measure(base, process.pid)), 1
+                    )
+                    print(f"  {name}: {results[f'{name}_cpu_us_per_delta']} us/delta", flush=True)
+                finally:
+                    process.terminate()
+                    process.wait(timeout=30)
+                    drop_database(server, database)
+                    time.sleep(1)
+        finally:
+            provider.terminate()
+            provider.wait(timeout=30)
+            subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=root)
+    results["ratio"] = round(
+        results["durable_cpu_us_per_delta"] / results["baseline_cpu_us_per_delta"], 3
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    for key, value in results.items():
+        print(f"{key:<26} {value}")
+    print(f"target: durable at most 1.10x the baseline -> {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
