@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,9 +20,9 @@ from typing import Any
 
 import httpx
 
-from bench.chat_bench import UVICORN_OPTIONS, _open, _users, _wait_up, cpu_seconds
+from bench.chat_bench import _open, _users, _wait_up, cpu_seconds
+from bench.trees import checkout, serve
 from tests.support.database import create_database, drop_database, server_url
-from tests.support.graphql import SECRET
 from tests.support.server import free_port
 
 RESULTS = Path(__file__).parent / "results" / "durability.json"
@@ -93,73 +92,38 @@ async def _measure(base: str, pid: int) -> float:
     return (cpu_seconds(pid) - before) / deltas * 1e6
 
 
-def _serve(
-    tree: Path, directory: Path, database: str, provider_port: int
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(tree),
-        "REACTOR_CONFIG": str(_config(directory, provider_port)),
-        "REACTOR_DATABASE__URL": database,
-        "REACTOR_AUTH__JWT_SECRET": SECRET,
-    }
-    migrate = (
-        "import os; from app.migrations import upgrade;"
-        " upgrade(os.environ['REACTOR_DATABASE__URL'])"
-    )
-    subprocess.run([sys.executable, "-c", migrate], cwd=tree, env=env, check=True)
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.asgi:app_from_environment",
-        "--factory",
-        "--port",
-        str(port),
-        "--ws",
-        "app.graceful_ws:GracefulWebSockets",
-        *UVICORN_OPTIONS,
-    ]
-    process = subprocess.Popen(command, cwd=tree, env=env)
-    process.port = port  # type: ignore[attr-defined]
-    return process
-
-
 def main() -> None:
     root = Path(__file__).resolve().parent.parent
     results: dict[str, Any] = {"turns": TURNS, "tokens": TOKENS, "rounds": ROUNDS}
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        baseline = directory / "baseline"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(baseline), BASELINE], cwd=root, check=True
-        )
-        server = server_url(directory)
-        provider_port = free_port()
-        provider = subprocess.Popen(
-            [sys.executable, "-m", "bench.fake_openai", str(provider_port)], cwd=root
-        )
-        try:
-            for name, tree in (("baseline", baseline), ("durable", root)):
-                database = create_database(server)
-                process = _serve(tree, directory, database, provider_port)
-                try:
-                    base = f"http://127.0.0.1:{process.port}"  # type: ignore[attr-defined]
-                    asyncio.run(_wait_up(base + "/healthz"))
-                    results[f"{name}_cpu_us_per_delta"] = round(
-                        asyncio.run(_measure(base, process.pid)), 1
-                    )
-                    print(f"  {name}: {results[f'{name}_cpu_us_per_delta']} us/delta", flush=True)
-                finally:
-                    process.terminate()
-                    process.wait(timeout=30)
-                    drop_database(server, database)
-                    time.sleep(1)
-        finally:
-            provider.terminate()
-            provider.wait(timeout=30)
-            subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=root)
+        with checkout(root, BASELINE, directory / "baseline") as baseline:
+            server = server_url(directory)
+            provider_port = free_port()
+            provider = subprocess.Popen(
+                [sys.executable, "-m", "bench.fake_openai", str(provider_port)], cwd=root
+            )
+            try:
+                for name, tree in (("baseline", baseline), ("durable", root)):
+                    database = create_database(server)
+                    process, port = serve(tree, _config(directory, provider_port), database)
+                    try:
+                        base = f"http://127.0.0.1:{port}"
+                        asyncio.run(_wait_up(base + "/healthz"))
+                        results[f"{name}_cpu_us_per_delta"] = round(
+                            asyncio.run(_measure(base, process.pid)), 1
+                        )
+                        print(
+                            f"  {name}: {results[f'{name}_cpu_us_per_delta']} us/delta", flush=True
+                        )
+                    finally:
+                        process.terminate()
+                        process.wait(timeout=30)
+                        drop_database(server, database)
+                        time.sleep(1)
+            finally:
+                provider.terminate()
+                provider.wait(timeout=30)
     results["ratio"] = round(
         results["durable_cpu_us_per_delta"] / results["baseline_cpu_us_per_delta"], 3
     )

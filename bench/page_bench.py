@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,9 +20,10 @@ from typing import Any
 
 import httpx
 
-from bench.chat_bench import UVICORN_OPTIONS, _percentile, _wait_up
+from bench.chat_bench import _percentile, _wait_up
+from bench.trees import checkout, serve
 from tests.support.database import create_database, drop_database, server_url
-from tests.support.graphql import SECRET, mint_token
+from tests.support.graphql import mint_token
 from tests.support.server import free_port
 
 RESULTS = Path(__file__).parent / "results" / "page.json"
@@ -58,27 +58,6 @@ tools = []
         encoding="utf-8",
     )
     return config
-
-
-def _serve(tree: Path, config: Path, database: str) -> tuple[subprocess.Popen[bytes], int]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(tree),
-        "REACTOR_CONFIG": str(config),
-        "REACTOR_DATABASE__URL": database,
-        "REACTOR_AUTH__JWT_SECRET": SECRET,
-    }
-    migrate = (
-        "import os; from app.migrations import upgrade;"
-        " upgrade(os.environ['REACTOR_DATABASE__URL'])"
-    )
-    subprocess.run([sys.executable, "-c", migrate], cwd=tree, env=env, check=True)
-    port = free_port()
-    command = [
-        *(sys.executable, "-m", "uvicorn", "app.asgi:app_from_environment", "--factory"),
-        *("--port", str(port), *UVICORN_OPTIONS),
-    ]
-    return subprocess.Popen(command, cwd=tree, env=env), port
 
 
 async def _measure(base: str) -> dict[str, float]:
@@ -116,32 +95,28 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        baseline = directory / "baseline"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(baseline), BASELINE], cwd=root, check=True
-        )
-        server = server_url(directory)
-        provider_port = free_port()
-        provider = subprocess.Popen(
-            [sys.executable, "-m", "bench.fake_openai", str(provider_port)], cwd=root
-        )
-        try:
-            for name, tree in (("linear", baseline), ("tree", root)):
-                database = create_database(server)
-                process, port = _serve(tree, _config(directory, provider_port), database)
-                try:
-                    base = f"http://127.0.0.1:{port}"
-                    asyncio.run(_wait_up(base + "/healthz"))
-                    results[name] = asyncio.run(_measure(base))
-                    print(f"  {name}: {results[name]}", flush=True)
-                finally:
-                    process.terminate()
-                    process.wait(timeout=30)
-                    drop_database(server, database)
-        finally:
-            provider.terminate()
-            provider.wait(timeout=30)
-            subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=root)
+        with checkout(root, BASELINE, directory / "baseline") as baseline:
+            server = server_url(directory)
+            provider_port = free_port()
+            provider = subprocess.Popen(
+                [sys.executable, "-m", "bench.fake_openai", str(provider_port)], cwd=root
+            )
+            try:
+                for name, tree in (("linear", baseline), ("tree", root)):
+                    database = create_database(server)
+                    process, port = serve(tree, _config(directory, provider_port), database)
+                    try:
+                        base = f"http://127.0.0.1:{port}"
+                        asyncio.run(_wait_up(base + "/healthz"))
+                        results[name] = asyncio.run(_measure(base))
+                        print(f"  {name}: {results[name]}", flush=True)
+                    finally:
+                        process.terminate()
+                        process.wait(timeout=30)
+                        drop_database(server, database)
+            finally:
+                provider.terminate()
+                provider.wait(timeout=30)
     results["ratio_p50"] = round(results["tree"]["p50_ms"] / results["linear"]["p50_ms"], 3)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

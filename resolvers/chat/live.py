@@ -171,6 +171,3 @@ class TurnHub:
         for turn in list(self._turns.values()):
             if turn.conversation_id == conversation_id:
                 turn.stop("cancelled")
-
-    def stop_all(self, reason: str) -> int:
-        return sum(turn.stop(reason) for turn in list(self._turns.values()))
