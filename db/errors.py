@@ -13,6 +13,9 @@ MESSAGE_LIMIT_REACHED = "RL429"
 TURNS_IN_FLIGHT = "RT429"
 BAD_PARENT = "RX400"
 MESSAGE_NOT_FOUND = "RM404"
+MESSAGE_ID_TAKEN = "RX409"
+_UNIQUE_VIOLATION = "23505"
+_MESSAGE_KEY = "messages_pkey"
 
 
 class ConversationNotFound(Exception):
@@ -40,14 +43,23 @@ class MessageNotFound(Exception):
     """The message does not exist, or row-level security hides it from the caller."""
 
 
+class MessageIdTaken(Exception):
+    """A message id the client chose is held by another message: of another conversation,
+    with another text, or of another user (then only the primary key says so)."""
+
+
 def _sqlstate(exc: DBAPIError) -> tuple[str | None, str | None]:
     return getattr(exc.orig, "sqlstate", None), getattr(exc.orig, "detail", None)
 
 
+def _constraint(exc: DBAPIError) -> str | None:
+    # The driver's own error, under SQLAlchemy's adapter, names the violated constraint.
+    return getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+
+
 @contextmanager
 def refusals() -> Iterator[None]:
-    """Turns the functions' refusals into ConversationNotFound / MessageLimitReached /
-    TurnsInFlightReached."""
+    """Turns the functions' refusals into the exceptions above."""
     try:
         yield
     except DBAPIError as exc:
@@ -62,4 +74,8 @@ def refusals() -> Iterator[None]:
             raise MessageNotFound from None
         if state == TURNS_IN_FLIGHT:
             raise TurnsInFlightReached(int(detail or 1)) from None
+        if state == MESSAGE_ID_TAKEN or (
+            state == _UNIQUE_VIOLATION and _constraint(exc) == _MESSAGE_KEY
+        ):
+            raise MessageIdTaken from None
         raise

@@ -28,7 +28,7 @@ INCOMPLETE = "incomplete"
 _OPEN_TURN = text(
     "select * from open_chat_turn("
     ":conversation_id, :content, :per_hour, :history_limit, :max_in_flight, :process,"
-    " :parent_id)"
+    " :parent_id, :message_id)"
 )
 _OPEN_REGENERATE_TURN = text(
     "select * from open_regenerate_turn("
@@ -47,6 +47,7 @@ async def open_turn(
     max_in_flight: int,
     process: UUID,
     parent_id: UUID | None = None,
+    message_id: UUID | None = None,
 ) -> tuple[list[MessageRow], MessageRow]:
     """`open_chat_turn`, one round trip: the conversation checked (ConversationNotFound) and
     the parent (BadParent: not in this conversation), the message admitted under the hourly
@@ -54,7 +55,12 @@ async def open_turn(
     saved as a child of `parent_id` (None: of the conversation's current message), and the
     reply row created `streaming`, a child of the new message and the conversation's current
     message. Returns the newest `history_limit` messages of the new message's path oldest
-    first (the new one last) and the reply."""
+    first (the new one last) and the reply.
+
+    With `message_id` the new message is saved under that id. If the caller already sent a
+    message under it (same conversation and text), nothing is written and the history comes
+    back empty with the reply that message's turn opened; any other holder of the id is
+    MessageIdTaken."""
     params = {
         "conversation_id": conversation_id,
         "content": content,
@@ -63,6 +69,7 @@ async def open_turn(
         "max_in_flight": max_in_flight,
         "process": process,
         "parent_id": parent_id,
+        "message_id": message_id,
     }
     with refusals():
         result = await conn.execute(_OPEN_TURN, params)

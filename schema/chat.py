@@ -97,7 +97,8 @@ def to_chat_event(event: Followed) -> AnyChatEvent:
 class ChatMutation:
     @strawberry.mutation(
         description=(
-            "the non-streaming chat turn: saves the user message, returns the saved assistant reply"
+            "the non-streaming chat turn: saves the user message, returns the saved assistant"
+            " reply; messageId as on the chat subscription"
         )
     )
     async def send_message(
@@ -107,10 +108,12 @@ class ChatMutation:
         message: str,
         model: str | None = None,
         parent_id: UUID | None = None,
+        message_id: UUID | None = None,
     ) -> Message:
-        return Message.of(
-            await chat.send_message(info.context, conversation_id, message, model, parent_id)
+        reply = await chat.send_message(
+            info.context, conversation_id, message, model, parent_id, message_id
         )
+        return Message.of(reply)
 
     @strawberry.mutation(
         description=(
@@ -128,7 +131,10 @@ class Subscription:
         description=(
             "one chat turn, streamed: saves the user message, streams the reply, saves it."
             " parentId continues from that message instead of the current one: an edit is a"
-            " chat whose parentId is the edited message's parent, and makes a new branch"
+            " chat whose parentId is the edited message's parent, and makes a new branch."
+            " messageId, chosen by the client, is the id the user message is saved under and"
+            " makes a retry safe: sending the same messageId again rejoins that turn instead of"
+            " starting another (the same id with another conversation or text is CONFLICT)"
         )
     )
     async def chat(
@@ -138,10 +144,11 @@ class Subscription:
         message: str,
         model: str | None = None,
         parent_id: UUID | None = None,
+        message_id: UUID | None = None,
     ) -> AsyncGenerator[ChatEvent, None]:
         # Closing this generator (the client left or completed) only detaches: the turn goes
         # on, and its reply is saved; resumeChat rejoins it.
-        turn = chat.run_turn(info.context, conversation_id, message, model, parent_id)
+        turn = chat.run_turn(info.context, conversation_id, message, model, parent_id, message_id)
         async with aclosing(turn) as events:
             async for event in events:
                 yield to_chat_event(event)

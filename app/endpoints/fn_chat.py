@@ -1,12 +1,13 @@
 """/fn/v1/chat: the chat turn as Server-Sent Events, for clients of the earlier edge function.
 
-POST `{"conversation_id", "message"}` with a bearer token. The stream is `data: {"text": ...}`
-per delta and a last `data: [DONE]`; a provider failing mid-reply adds `data: {"error": ...}`
-before it. The reply's id is in the `X-Reply-Id` header and every event has an `id:` line,
-so `GET /fn/v1/chat/{reply_id}` rejoins it (`Last-Event-ID` honoured); the client leaving
-only detaches, and the reply is written to its end. Refusals come before the stream, as
-JSON `{"error": ...}` with their status; past the hourly limit (or the turns in flight) that
-is 429 `{"error": "Rate limit exceeded"}`.
+POST `{"conversation_id", "message"}` (optional `"message_id"`: the id the user message is
+saved under; the same id again rejoins that turn) with a bearer token. The stream is
+`data: {"text": ...}` per delta and a last `data: [DONE]`; a provider failing mid-reply adds
+`data: {"error": ...}` before it. The reply's id is in the `X-Reply-Id` header and every
+event has an `id:` line, so `GET /fn/v1/chat/{reply_id}` rejoins it (`Last-Event-ID`
+honoured); the client leaving only detaches, and the reply is written to its end. Refusals
+come before the stream, as JSON `{"error": ...}` with their status; past the hourly limit
+(or the turns in flight) that is 429 `{"error": "Rate limit exceeded"}`.
 """
 
 from __future__ import annotations
@@ -89,7 +90,12 @@ async def fn_chat(request: Request) -> Response:
         return _refusal("`conversation_id` must be a UUID.", 400)
     if not isinstance(message, str) or not (model is None or isinstance(model, str)):
         return _refusal("`message` must be a string.", 400)
-    turn = chat.run_turn(ctx, conversation_id, message, model)
+    message_id = body.get("message_id")
+    try:
+        chosen = None if message_id is None else uuid.UUID(str(message_id))
+    except ValueError:
+        return _refusal("`message_id` must be a UUID.", 400)
+    turn = chat.run_turn(ctx, conversation_id, message, model, message_id=chosen)
     try:
         # The first event (the saved user message) comes after every refusal could happen.
         started = await anext(turn)

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from db import turns as turn_queries
-from db.errors import BadParent, ConversationNotFound, MessageNotFound
+from db.errors import BadParent, ConversationNotFound, MessageIdTaken, MessageNotFound
 from db.records import MessageRow
 from gateway.errors import UnknownModel
 from gateway.events import ErrorEvent, Finished, Started, TextDelta, ToolCallEvent, UsageEvent
 from gateway.request import ChatRequest, Message
 from gateway.router import Route
-from resolvers.chat import message_limits, titles, tools
+from resolvers.chat import message_limits, rejoin, titles, tools
 from resolvers.chat.events import (
     TurnCompleted,
     TurnDelta,
@@ -38,7 +38,7 @@ from resolvers.chat.live import Followed, Follower, LiveTurn
 from resolvers.chat.reply import Reply
 from resolvers.context import RequestContext
 from resolvers.conversation_events import ADDED, CONVERSATION, UPDATED, announce
-from resolvers.errors import AppError, BadUserInput, NotFound, UpstreamError
+from resolvers.errors import AppError, BadUserInput, Conflict, NotFound, UpstreamError
 from resolvers.metrics import (
     CHAT_STREAMING_TURNS,
     CHAT_TURN_DURATION,
@@ -78,22 +78,33 @@ class _Opened:
 
 
 @dataclass(frozen=True, slots=True)
+class _Resent:
+    """A message sent again under the id it was first sent with: its turn, to rejoin."""
+
+    user_message: MessageRow
+    reply: MessageRow
+
+
+@dataclass(frozen=True, slots=True)
 class Opening:
     """What a turn opens with: a new user message (`text`, after `parent_id` or the
-    conversation's current message), or a new reply to the user message `replaces` answers."""
+    conversation's current message, saved under `message_id` if the client chose one), or a
+    new reply to the user message `replaces` answers."""
 
     conversation_id: UUID | None = None
     text: str = ""
     parent_id: UUID | None = None
     replaces: UUID | None = None
+    message_id: UUID | None = None
 
 
-async def _open_turn(ctx: RequestContext, opening: Opening) -> _Opened:
+async def _open_turn(ctx: RequestContext, opening: Opening) -> _Opened | _Resent:
     """One short transaction, one statement after the identity: the conversation checked, the
     message admitted under the hourly limit and the cap on turns in flight and saved, the
     reply row created `streaming` and made the conversation's current message, the history
     the model will see read (the branch's path; the new message is its newest entry).
-    Returned with its commit still running."""
+    Returned with its commit still running. A message sent before under its `message_id`
+    writes nothing and comes back as `_Resent`."""
     chat = ctx.services.chat
     tx = ctx.transaction()
     with message_limits.enforced(chat.max_messages_per_hour, chat.max_turns_in_flight):
@@ -119,7 +130,14 @@ async def _open_turn(ctx: RequestContext, opening: Opening) -> _Opened:
                     max_in_flight=chat.max_turns_in_flight,
                     process=ctx.services.process_id,
                     parent_id=opening.parent_id,
+                    message_id=opening.message_id,
                 )
+                if not history:
+                    assert opening.message_id is not None
+                    sent = await turn_queries.message(conn, opening.message_id)
+                    await tx.rollback()
+                    assert sent is not None
+                    return _Resent(sent, reply)
         except BaseException as exc:
             # Rolled back; the exception goes on (a refusal as RATE_LIMITED).
             await tx.rollback()
@@ -127,6 +145,12 @@ async def _open_turn(ctx: RequestContext, opening: Opening) -> _Opened:
                 raise NotFound("No such conversation.") from None
             if isinstance(exc, MessageNotFound):
                 raise NotFound("No such reply.") from None
+            if isinstance(exc, MessageIdTaken):
+                raise Conflict(
+                    "messageId is already the id of another message: another conversation's,"
+                    " or one with another text.",
+                    argument="messageId",
+                ) from None
             if isinstance(exc, BadParent):
                 if opening.replaces is not None:
                     raise BadUserInput(
@@ -380,24 +404,29 @@ async def start_turn(
     message: str,
     model: str | None,
     parent_id: UUID | None = None,
-) -> Follower:
+    message_id: UUID | None = None,
+) -> Follower | AsyncGenerator[Followed, None]:
     """Open a turn and start its task; the caller follows it from the start. Raises AppError
-    subclasses (UNAUTHENTICATED, BAD_USER_INPUT, NOT_FOUND, RATE_LIMITED) before anything
-    runs; the follower raises UPSTREAM_ERROR when the provider fails. With `parent_id` the
-    new message follows that message (an edit: a new branch) instead of the current one."""
+    subclasses (UNAUTHENTICATED, BAD_USER_INPUT, NOT_FOUND, RATE_LIMITED, CONFLICT) before
+    anything runs; the follower raises UPSTREAM_ERROR when the provider fails. With
+    `parent_id` the new message follows that message (an edit: a new branch) instead of the
+    current one. A message sent before under `message_id` starts nothing: its turn is
+    rejoined (TurnStarted, then as `resumeChat`)."""
     try:
         ctx.user_id()
         text = clean_message(message, ctx.services.chat.max_message_chars)
     except AppError as exc:
         _refused(exc)
         raise
-    return await _start(ctx, model, Opening(conversation_id, text, parent_id))
+    return await _start(ctx, model, Opening(conversation_id, text, parent_id, None, message_id))
 
 
 async def start_regenerate(ctx: RequestContext, reply_id: UUID, model: str | None) -> Follower:
     """A new reply to the user message `reply_id` answers, a sibling of it, as a turn of its
     own that the caller follows from the start; refusals as `start_turn`'s."""
-    return await _start(ctx, model, Opening(replaces=reply_id))
+    started = await _start(ctx, model, Opening(replaces=reply_id))
+    assert isinstance(started, Follower)
+    return started
 
 
 def _refused(exc: AppError) -> None:
@@ -405,7 +434,9 @@ def _refused(exc: AppError) -> None:
     log.info("chat turn refused: %s", exc.code)
 
 
-async def _start(ctx: RequestContext, model: str | None, opening: Opening) -> Follower:
+async def _start(
+    ctx: RequestContext, model: str | None, opening: Opening
+) -> Follower | AsyncGenerator[Followed, None]:
     try:
         user_id = ctx.user_id()
         route = resolve_model(ctx, model)
@@ -413,6 +444,8 @@ async def _start(ctx: RequestContext, model: str | None, opening: Opening) -> Fo
     except AppError as exc:
         _refused(exc)
         raise
+    if isinstance(opened, _Resent):
+        return _rejoined(ctx, opened, route)
     live = LiveTurn(
         opened.reply.id,
         opened.reply.conversation_id,
@@ -423,6 +456,19 @@ async def _start(ctx: RequestContext, model: str | None, opening: Opening) -> Fo
     ctx.services.hub.add(live)
     live.task = asyncio.ensure_future(_Turn(ctx, model, route, user_id, opened, live).run())
     return follower
+
+
+async def _rejoined(
+    ctx: RequestContext, resent: _Resent, route: Route
+) -> AsyncGenerator[Followed, None]:
+    """A resent message's turn as its first send began it: TurnStarted, then the reply so far
+    and the rest of it as `resumeChat` gives them."""
+    reply = resent.reply
+    target = reply.metadata.get("target") or route.targets[0].name
+    yield TurnStarted(resent.user_message, str(target), reply.id)
+    async with aclosing(rejoin.resume(ctx, reply.id)) as events:
+        async for event in events:
+            yield event
 
 
 async def _followed(follower: Follower) -> AsyncGenerator[Followed, None]:
@@ -439,11 +485,13 @@ async def run_turn(
     message: str,
     model: str | None,
     parent_id: UUID | None = None,
+    message_id: UUID | None = None,
 ) -> AsyncGenerator[Followed, None]:
     """The turn's events from its start. Leaving (closing this generator) only detaches: the
     turn goes on and saves its reply."""
-    follower = await start_turn(ctx, conversation_id, message, model, parent_id)
-    async with aclosing(_followed(follower)) as events:
+    started = await start_turn(ctx, conversation_id, message, model, parent_id, message_id)
+    events = _followed(started) if isinstance(started, Follower) else started
+    async with aclosing(events):
         async for event in events:
             yield event
 
@@ -464,9 +512,11 @@ async def send_message(
     message: str,
     model: str | None,
     parent_id: UUID | None = None,
+    message_id: UUID | None = None,
 ) -> MessageRow:
     """The same turn without streaming: the saved assistant reply."""
-    async with aclosing(run_turn(ctx, conversation_id, message, model, parent_id)) as events:
+    turn = run_turn(ctx, conversation_id, message, model, parent_id, message_id)
+    async with aclosing(turn) as events:
         async for event in events:
             if isinstance(event, TurnCompleted):
                 return event.message

@@ -92,3 +92,33 @@ async def test_deleting_conversations_does_not_restore_the_allowance(
             assert not body.get("errors"), body
         else:
             assert codes(body) == ["RATE_LIMITED"]
+
+
+SEND_WITH_ID = """
+mutation Send($c: UUID!, $m: String!, $id: UUID) {
+  sendMessage(conversationId: $c, message: $m, messageId: $id) { id }
+}
+"""
+
+
+async def test_a_retried_send_is_not_counted_again(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    token = mint_token(uuid.uuid4())
+    limit = settings.chat.max_messages_per_hour
+    created = await gql(client, "mutation { createConversation { id } }", token=token)
+    conversation = created["data"]["createConversation"]["id"]
+    ids = [str(uuid.uuid4()) for _ in range(limit)]
+    sent = [
+        await gql(client, SEND_WITH_ID, {"c": conversation, "m": "hi", "id": id_}, token=token)
+        for id_ in ids
+    ]
+    assert all(not body.get("errors") for body in sent)
+    # At the limit, a retry of a message already taken is answered with its reply...
+    retried = await gql(
+        client, SEND_WITH_ID, {"c": conversation, "m": "hi", "id": ids[0]}, token=token
+    )
+    assert retried["data"]["sendMessage"] == sent[0]["data"]["sendMessage"]
+    # ...while a new message is refused.
+    fresh = {"c": conversation, "m": "hi", "id": str(uuid.uuid4())}
+    assert codes(await gql(client, SEND_WITH_ID, fresh, token=token)) == ["RATE_LIMITED"]
