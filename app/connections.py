@@ -1,4 +1,5 @@
-"""What a GraphQL WebSocket has in flight, so a shutting-down server can wait for it.
+"""What a GraphQL WebSocket or HTTP stream has in flight, so a shutting-down server can wait
+for it or end it.
 
 The view opens a `ConnectionActivity` per WebSocket, keeps it in the connection's ASGI scope
 state (where the server's WebSocket protocol finds it) and in a context variable (where
@@ -8,7 +9,7 @@ state (where the server's WebSocket protocol finds it) and in a context variable
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -69,3 +70,26 @@ class ConnectionOperations(SchemaExtension):
         finally:
             if connection is not None:
                 connection.ended()
+
+
+HTTP_STREAM_KEY = "reactor.http_stream"
+
+
+class HTTPStream:
+    """A subscription streamed over one HTTP response (multipart or graphql-sse), told when
+    the server starts shutting down. A chat turn (`ends_by_itself`) runs to its end within the
+    grace period, as on a WebSocket; any other stream (conversationEvents) completes at once,
+    so the client sees a proper end and reconnects to another server."""
+
+    def __init__(self) -> None:
+        self.draining = asyncio.Event()
+        self.ends_by_itself = False
+
+    def drain(self) -> None:
+        self.draining.set()
+
+
+def http_stream_of(scope: Mapping[str, Any] | None) -> HTTPStream | None:
+    state = (scope or {}).get("state") or {}
+    found = state.get(HTTP_STREAM_KEY)
+    return found if isinstance(found, HTTPStream) else None
