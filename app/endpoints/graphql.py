@@ -56,6 +56,7 @@ from app.connections import (
     HTTPStream,
     http_stream_of,
 )
+from app.endpoints.graphiql import graphiql_page
 from app.endpoints.graphql_ws import LegacyWSHandler, TransportWSHandler
 from app.endpoints.http_subscriptions import SubscriptionStreamResponse, ends_by_itself
 from app.endpoints.request_context import connection_context, request_context
@@ -157,6 +158,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
         return await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page()
 
     async def create_streaming_response(
         self,
