@@ -76,10 +76,11 @@ HTTP_STREAM_KEY = "reactor.http_stream"
 
 
 class HTTPStream:
-    """A subscription streamed over one HTTP response (multipart or graphql-sse), told when
-    the server starts shutting down. A chat turn (`ends_by_itself`) runs to its end within the
-    grace period, as on a WebSocket; any other stream (conversationEvents) completes at once,
-    so the client sees a proper end and reconnects to another server."""
+    """An operation streamed over one HTTP response (multipart or graphql-sse), told when
+    the server starts shutting down. One that `ends_by_itself` (a chat turn, a query, a
+    mutation) runs to its end within the grace period, as on a WebSocket; a subscription that
+    lives until its client leaves (conversationEvents) completes at once, so the client sees
+    a proper end and reconnects to another server."""
 
     def __init__(self) -> None:
         self.draining = asyncio.Event()

@@ -22,17 +22,18 @@ TURN_FIELDS = frozenset({"chat", "regenerate", "resumeChat"})
 
 
 def ends_by_itself(query: str | None, operation_name: str | None, max_tokens: int) -> bool:
-    """Whether the operation is a subscription to chat turns only (what cannot be parsed runs
-    no turn: it ends at once with its error)."""
+    """Whether the operation ends without its client leaving: a query or a mutation (a
+    `sendMessage` turn included), a subscription to chat turns only, and what cannot be
+    parsed (it ends at once with its error). A shutdown lets these finish."""
     if not query:
-        return False
+        return True
     try:
         document = parse(query, max_tokens=max_tokens)
     except GraphQLError:
-        return False
+        return True
     operation = get_operation_ast(document, operation_name)
     if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
-        return False
+        return True
     fields = operation.selection_set.selections
     return all(isinstance(f, FieldNode) and f.name.value in TURN_FIELDS for f in fields)
 

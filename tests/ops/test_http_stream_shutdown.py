@@ -9,7 +9,9 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 
+from app.endpoints.http_subscriptions import ends_by_itself
 from tests.ops.serving import Served, serve
 from tests.support.graphql import gql, mint_token
 
@@ -89,3 +91,26 @@ async def test_conversation_events_over_sse_complete_at_shutdown(
             code = await exit_code
     _exited_cleanly(served, code)
     assert body.endswith("event: complete\r\ndata: \r\n\r\n"), body
+
+
+@pytest.mark.parametrize(
+    ("query", "operation_name", "ends"),
+    [
+        (CHAT, None, True),
+        ('subscription { resumeChat(replyId: "r") { __typename } }', None, True),
+        (EVENTS, None, False),
+        ("mutation { sendMessage { id } }", None, True),
+        ("{ __typename }", None, True),
+        ("subscription {", None, True),
+        (f"{CHAT} {EVENTS}", "E", False),
+        (
+            'subscription { chat { a } e: conversationEvents(conversationId: "c") { a } }',
+            None,
+            False,
+        ),
+    ],
+)
+def test_which_streams_a_shutdown_lets_finish(
+    query: str, operation_name: str | None, ends: bool
+) -> None:
+    assert ends_by_itself(query, operation_name, max_tokens=2000) is ends
