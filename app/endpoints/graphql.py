@@ -111,6 +111,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            # From the start, so that a shutdown coming at any point finds it; used only if
+            # the response turns out to be a stream.
+            scope.setdefault("state", {})[HTTP_STREAM_KEY] = HTTPStream()
             try:
                 response = await self.run(Request(scope, receive))
             except HTTPException as exc:
@@ -148,13 +151,17 @@ class GraphQLView(GraphQL[RequestContext, None]):
         ):
             refusal = GraphQLError(ONE_CREDENTIAL_MUTATION, extensions={"code": "BAD_USER_INPUT"})
             return [ExecutionResult(data=None, errors=[refusal]) for _ in request_data]
-        if not isinstance(request_data, list) and request_data.protocol != "http":
-            # Known before it runs, for a shutdown that may come while it streams.
-            stream = HTTPStream()
+        stream = http_stream_of(request.scope)
+        if (
+            stream is not None
+            and not isinstance(request_data, list)
+            and request_data.protocol != "http"
+        ):
+            # Known before it runs, for a shutdown that may come while it streams (parsed
+            # again here: only for a stream, which lasts far longer than a parse).
             stream.ends_by_itself = ends_by_itself(
                 request_data.query, request_data.operation_name, self.max_query_tokens
             )
-            request.scope.setdefault("state", {})[HTTP_STREAM_KEY] = stream
         return await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
         )
