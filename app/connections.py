@@ -24,6 +24,12 @@ WEBSOCKET_CONNECTIONS = Gauge(
     multiprocess_mode="livesum",
 )
 
+HTTP_STREAMS = Gauge(
+    "reactor_http_streams",
+    "GraphQL responses streaming over HTTP now (multipart subscriptions, graphql-sse).",
+    multiprocess_mode="livesum",
+)
+
 
 class ConnectionActivity:
     def __init__(self) -> None:

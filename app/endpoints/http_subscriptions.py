@@ -16,6 +16,8 @@ from graphql import FieldNode, GraphQLError, OperationType, get_operation_ast, p
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from app.connections import HTTP_STREAMS
+
 # Subscriptions that end by themselves when their chat turn does: on shutdown they run on
 # within the grace period, so the turn finishes in front of its client.
 TURN_FIELDS = frozenset({"chat", "regenerate", "resumeChat"})
@@ -56,6 +58,13 @@ class SubscriptionStreamResponse(StreamingResponse):
         self.draining = draining
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        HTTP_STREAMS.inc()
+        try:
+            await self._stream(scope, receive, send)
+        finally:
+            HTTP_STREAMS.dec()
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracked(message: Message) -> None:

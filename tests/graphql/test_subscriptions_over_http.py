@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.ops.metrics_text import scrape, value
 from tests.support.graphql import codes, gql, mint_token
 
 SUBSCRIPTION = 'subscription { chat(conversationId: "%s", message: "hello") { __typename } }'
@@ -142,6 +143,27 @@ async def test_the_query_limits_hold_over_http_streams(
     query = f"subscription S($c: UUID!, $m: String!) {{ {aliased} }}"
     results = await _stream(client, accept, query, {"c": str(uuid.uuid4()), "m": "hi"}, token)
     assert [codes(r) for r in results[:-1]] == [["BAD_USER_INPUT"]]
+
+
+async def test_open_http_streams_are_counted(client: httpx.AsyncClient, token: str) -> None:
+    conversation_id = await _conversation(client, token)
+    events = "subscription E($c: UUID!) { conversationEvents(conversationId: $c) { __typename } }"
+    before = value(await scrape(client), "reactor_http_streams")
+    async with httpx.AsyncClient(base_url=str(client.base_url), timeout=30) as other:
+        async with other.stream(
+            "POST",
+            "/graphql",
+            json={"query": events, "variables": {"c": conversation_id}},
+            headers={"accept": SSE, "authorization": f"Bearer {token}"},
+        ) as response:
+            assert response.status_code == 200
+            during = value(await scrape(client), "reactor_http_streams")
+    assert during - before == 1
+    for _ in range(100):
+        after = value(await scrape(client), "reactor_http_streams")
+        if after == before:
+            break
+    assert after == before
 
 
 async def test_a_query_over_sse_is_answered_and_completes(
