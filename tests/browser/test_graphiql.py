@@ -40,8 +40,8 @@ def _missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def slow_server(settings: Settings) -> Iterator[ServerThread]:
-    """The `local` provider writing a word every 50 ms, so that a turn is seen streaming."""
-    ai = settings.ai.model_copy(update={"local_delay_ms": 50})
+    """The `local` provider writing a word every 100 ms, so that a turn is seen streaming."""
+    ai = settings.ai.model_copy(update={"local_delay_ms": 100})
     with ServerThread(create_app(settings.model_copy(update={"ai": ai}))) as thread:
         yield thread
 
