@@ -17,6 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from app.connections import ConnectionOperations
 from app.endpoints.fn_chat import fn_chat, fn_chat_resume
+from app.endpoints.graphiql import graphiql_assets
 from app.endpoints.graphql import GraphQLView
 from app.endpoints.health import healthz, readyz
 from app.endpoints.metrics import mark_this_worker_dead, metrics_endpoint
@@ -162,6 +163,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/fn/v1/chat/{reply_id}", fn_chat_resume, methods=["GET"]),
             Route("/ai/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/ai/v1/models", models, methods=["GET"]),
+            graphiql_assets(settings.server.graphiql),
             page_mount(),  # last: it answers every path the routes above do not
         ],
         middleware=[

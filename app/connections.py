@@ -1,4 +1,5 @@
-"""What a GraphQL WebSocket has in flight, so a shutting-down server can wait for it.
+"""What a GraphQL WebSocket or HTTP stream has in flight, so a shutting-down server can wait
+for it or end it.
 
 The view opens a `ConnectionActivity` per WebSocket, keeps it in the connection's ASGI scope
 state (where the server's WebSocket protocol finds it) and in a context variable (where
@@ -8,7 +9,7 @@ state (where the server's WebSocket protocol finds it) and in a context variable
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -20,6 +21,12 @@ SCOPE_KEY = "reactor.connection_activity"
 WEBSOCKET_CONNECTIONS = Gauge(
     "reactor_websocket_connections",
     "GraphQL WebSocket connections open now.",
+    multiprocess_mode="livesum",
+)
+
+HTTP_STREAMS = Gauge(
+    "reactor_http_streams",
+    "GraphQL responses streaming over HTTP now (multipart subscriptions, graphql-sse).",
     multiprocess_mode="livesum",
 )
 
@@ -69,3 +76,27 @@ class ConnectionOperations(SchemaExtension):
         finally:
             if connection is not None:
                 connection.ended()
+
+
+HTTP_STREAM_KEY = "reactor.http_stream"
+
+
+class HTTPStream:
+    """An operation streamed over one HTTP response (multipart or graphql-sse), told when
+    the server starts shutting down. One that `ends_by_itself` (a chat turn, a query, a
+    mutation) runs to its end within the grace period, as on a WebSocket; a subscription that
+    lives until its client leaves (conversationEvents) completes at once, so the client sees
+    a proper end and reconnects to another server."""
+
+    def __init__(self) -> None:
+        self.draining = asyncio.Event()
+        self.ends_by_itself = False
+
+    def drain(self) -> None:
+        self.draining.set()
+
+
+def http_stream_of(scope: Mapping[str, Any] | None) -> HTTPStream | None:
+    state = (scope or {}).get("state") or {}
+    found = state.get(HTTP_STREAM_KEY)
+    return found if isinstance(found, HTTPStream) else None

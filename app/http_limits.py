@@ -10,6 +10,9 @@ ends is refused within one read of the limit, not buffered whole).
 After the 431 the connection stays open for a moment, reading and discarding what the
 client is still sending, so that closing does not reset the connection before the client
 has read the answer.
+
+On shutdown a subscription streaming over HTTP is told to drain (app/connections.py): it
+ends its response properly, or, a chat turn, runs to its end within the grace period.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import httptools
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
+
+from app.connections import http_stream_of
 
 # How long, and for how many bytes, a refused connection is drained before it is closed.
 LINGER_SECONDS = 2.0
@@ -109,6 +114,13 @@ class LimitedHttpTools(HttpToolsProtocol):
             self._head_fed += len(data)
             if self._head_fed > self.max_header_bytes:
                 self._refuse()
+
+    def shutdown(self) -> None:
+        if self.cycle is not None and not self.cycle.response_complete:
+            stream = http_stream_of(self.cycle.scope)
+            if stream is not None:
+                stream.drain()
+        super().shutdown()
 
     def _invalid(self) -> None:
         msg = "Invalid HTTP request received."

@@ -31,8 +31,8 @@ MEANINGS: dict[str, str] = {
     "and will not start without a configured `auth.jwt_secret`.",
     "server.metrics_token": "When set, `/metrics` answers only requests bearing it "
     "(`Authorization: Bearer …`), 401 otherwise; in any environment.",
-    "server.graphiql": "Serve GraphiQL on `GET /graphql` (and allow queries over GET); "
-    "off in production.",
+    "server.graphiql": "Serve GraphiQL on `GET /graphql` (its assets, vendored, under "
+    "`/graphiql/`: it works offline) and allow queries over GET; off in production.",
     "server.introspection": "Answer introspection queries; off in production.",
     "server.max_body_bytes": (
         "Largest request body (larger: 413) and WebSocket message (larger: close 1009)."
@@ -51,11 +51,13 @@ MEANINGS: dict[str, str] = {
     "server.max_batch_operations": "Most operations in one batched HTTP request.",
     "server.allowed_origins": "Other origins whose pages may open a WebSocket (same-origin "
     "pages and non-browser clients always may; `*` allows any).",
-    "server.max_subscriptions_per_connection": "Concurrent subscriptions on one WebSocket.",
+    "server.max_subscriptions_per_connection": "Concurrent subscriptions on one WebSocket "
+    "(over HTTP each subscription is a request of its own).",
     "server.connection_init_timeout": "Seconds a WebSocket (either subprotocol) has to send "
     "`connection_init`; then it is closed with 4408.",
     "server.shutdown_grace_seconds": "On SIGTERM, how long streaming turns may run on before "
-    "they are cancelled with their partial replies saved.",
+    "they are cancelled with their partial replies saved (an HTTP subscription stream that is "
+    "not a turn ends at once).",
     "server.log_format": "`json`, `text`, or `auto` (JSON unless stderr is a terminal).",
     "server.log_level": "`DEBUG`, `INFO`, `WARNING`, `ERROR`.",
     "database.url": "PostgreSQL URL of the login role; absent: an embedded PostgreSQL under "

@@ -8,13 +8,21 @@ A WebSocket's token arrives in the connection_init payload (`Authorization` or
 `authorization`, as Apollo's connectionParams send it); a bad one is refused at connection,
 4403 on graphql-transport-ws.
 
-A request refused before execution (a body that cannot be read, a subscription over plain
-HTTP) is answered in GraphQL's error shape with its code, not Strawberry's plain text.
+Subscriptions stream over a WebSocket, or over HTTP as Apollo Client's multipart
+subscriptions (`Accept: multipart/mixed;subscriptionSpec="1.0"`) and graphql-sse (`Accept:
+text/event-stream`, distinct connections mode): one subscription per request, with the same
+context, authentication (the Authorization header) and limits as any other request. A
+subscription asking for a plain JSON answer is refused.
+
+A request refused before execution (a body that cannot be read, a subscription without a
+stream to send it on) is answered in GraphQL's error shape with its code, not Strawberry's
+plain text.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -29,12 +37,28 @@ from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLRequestData
 from strawberry.http.types import HTTPMethod
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
-from app.connections import CURRENT, SCOPE_KEY, WEBSOCKET_CONNECTIONS, ConnectionActivity
+from app.connections import (
+    CURRENT,
+    HTTP_STREAM_KEY,
+    SCOPE_KEY,
+    WEBSOCKET_CONNECTIONS,
+    ConnectionActivity,
+    HTTPStream,
+    http_stream_of,
+)
+from app.endpoints.graphiql import graphiql_page
 from app.endpoints.graphql_ws import LegacyWSHandler, TransportWSHandler
+from app.endpoints.http_subscriptions import SubscriptionStreamResponse, ends_by_itself
 from app.endpoints.request_context import connection_context, request_context
 from app.endpoints.request_json import MalformedJSON, json_object_or_batch, loads
 from app.settings import ServerSettings
@@ -44,7 +68,15 @@ from schema.schema import ReactorSchema
 
 SUBSCRIPTIONS_OVER_HTTP = (
     "Subscriptions are served over a WebSocket at /graphql "
-    "(subprotocol graphql-transport-ws or graphql-ws), not over plain HTTP."
+    "(subprotocol graphql-transport-ws or graphql-ws), or streamed over HTTP to a request that "
+    'accepts text/event-stream (graphql-sse) or multipart/mixed;subscriptionSpec="1.0"; '
+    "not as one JSON response."
+)
+SUBSCRIPTION_PROTOCOLS = (
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+    GRAPHQL_SSE_PROTOCOL,
 )
 
 
@@ -73,11 +105,15 @@ class GraphQLView(GraphQL[RequestContext, None]):
             connection_init_wait_timeout=timedelta(seconds=server.connection_init_timeout),
             max_subscriptions_per_connection=server.max_subscriptions_per_connection,
             allowed_origins=server.allowed_origins,
+            subscription_protocols=SUBSCRIPTION_PROTOCOLS,
         )
         self.max_query_tokens = server.max_query_tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            # From the start, so that a shutdown coming at any point finds it; used only if
+            # the response turns out to be a stream.
+            scope.setdefault("state", {})[HTTP_STREAM_KEY] = HTTPStream()
             try:
                 response = await self.run(Request(scope, receive))
             except HTTPException as exc:
@@ -115,8 +151,40 @@ class GraphQLView(GraphQL[RequestContext, None]):
         ):
             refusal = GraphQLError(ONE_CREDENTIAL_MUTATION, extensions={"code": "BAD_USER_INPUT"})
             return [ExecutionResult(data=None, errors=[refusal]) for _ in request_data]
+        stream = http_stream_of(request.scope)
+        if (
+            stream is not None
+            and not isinstance(request_data, list)
+            and request_data.protocol != "http"
+        ):
+            # Known before it runs, for a shutdown that may come while it streams (parsed
+            # again here: only for a stream, which lasts far longer than a parse).
+            stream.ends_by_itself = ends_by_itself(
+                request_data.query, request_data.operation_name, self.max_query_tokens
+            )
         return await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page()
+
+    async def create_streaming_response(
+        self,
+        request: Request | WebSocket,
+        stream: Callable[[], AsyncIterator[str]],
+        sub_response: Response,
+        headers: Mapping[str, str],
+    ) -> Response:
+        transport = self._get_stream_transport_from_headers(request.headers)
+        http_stream = http_stream_of(request.scope)
+        if transport is None or http_stream is None:  # an incremental (@defer) response
+            return await super().create_streaming_response(request, stream, sub_response, headers)
+        return SubscriptionStreamResponse(
+            stream(),
+            headers={**sub_response.headers, **headers},
+            ending=transport.encode_complete(),
+            draining=None if http_stream.ends_by_itself else http_stream.draining,
         )
 
     def parse_json(self, data: str | bytes) -> Any:
@@ -143,8 +211,8 @@ class GraphQLView(GraphQL[RequestContext, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         # Strawberry would run a subscription here as a query, once, and answer its null
-        # data with a 200. Over HTTP a subscription is refused until an HTTP stream
-        # transport (multipart, SSE) is configured: those never come through here.
+        # data with a 200. A subscription streamed over HTTP (multipart, SSE) never comes
+        # through here: one that does asked for a single JSON answer, and is refused.
         method: HTTPMethod = request_adapter.method
         allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
         if method == "GET" and not self.allow_queries_via_get:

@@ -1,4 +1,4 @@
-// The chat subscription document both clients send.
+// The chat subscription document every client sends.
 export const CHAT = `
 subscription Chat($conversationId: UUID!, $message: String!, $model: String) {
   chat(conversationId: $conversationId, message: $message, model: $model) {
@@ -11,7 +11,8 @@ subscription Chat($conversationId: UUID!, $message: String!, $model: String) {
   }
 }`;
 
-// argv: ws-url token conversation-id message [model]
+// argv: url (ws:// for the WebSocket clients, http:// for the HTTP ones) token conversation-id
+// message [model]
 export function args() {
   const [url, token, conversationId, message, model] = process.argv.slice(2);
   return { url, token, variables: { conversationId, message, model: model || null } };

@@ -82,6 +82,13 @@ async def test_production_serves_no_graphiql(production: httpx.AsyncClient) -> N
     assert "graphiql" not in response.text.lower()
 
 
+@pytest.mark.parametrize("asset", ["/graphiql/graphiql.js", "/graphiql/vendor/graphiql.min.js"])
+async def test_production_serves_no_graphiql_assets(
+    production: httpx.AsyncClient, asset: str
+) -> None:
+    assert (await production.get(asset)).status_code == 404
+
+
 async def test_production_suggests_no_fields(production: httpx.AsyncClient) -> None:
     body = await gql(production, "{ conversatons { edges { node { id } } } }")
     assert codes(body) == ["BAD_USER_INPUT"]

@@ -20,6 +20,7 @@ EXPECTED = [
     "reactor_graphql_errors",
     "reactor_graphql_operation_duration_seconds",
     "reactor_websocket_connections",
+    "reactor_http_streams",
     "reactor_graphql_active_subscriptions",
     "reactor_chat_turns",
     "reactor_chat_time_to_first_token_seconds",
