@@ -43,16 +43,19 @@ async def catalogue(catalogue_url: str) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
-async def _run(file: Path, database_url: str, tmp_path: Path, *args: str) -> tuple[int, str, str]:
-    """The CLI's exit code, stdout and stderr."""
+async def _run(
+    file: Path, database_url: str | None, tmp_path: Path, *args: str
+) -> tuple[int, str, str]:
+    """The CLI's exit code, stdout and stderr; with no `database_url`, on the embedded one."""
     config = tmp_path / "Reactor.toml"
     config.write_text("", encoding="utf-8")
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "REACTOR_DATABASE__URL"},
         "REACTOR_CONFIG": str(config),
-        "REACTOR_DATABASE__URL": database_url,
         "REACTOR_SERVER__DATA_DIR": str(tmp_path / "data"),
     }
+    if database_url is not None:
+        env["REACTOR_DATABASE__URL"] = database_url
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -106,6 +109,17 @@ async def test_importing_twice_keeps_each_product_once_and_says_so_in_one_line(
         out == f"reactor-chat: {SAMPLE}: 0 added, 0 updated, {len(sample)} unchanged, 0 removed\n"
     )
     assert await _names(catalogue) == sorted(sample)
+
+
+async def test_on_the_embedded_database_too_the_output_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With no XDG_RUNTIME_DIR (a container, cron) pgserver's lock path made platformdirs warn.
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    code, out, err = await _run(SAMPLE, None, tmp_path)
+    assert (code, err) == (0, ""), err
+    assert out == f"reactor-chat: {SAMPLE}: 11 added, 0 updated, 0 unchanged, 0 removed\n"
+    assert "initdb" in (tmp_path / "data" / "postgres.log").read_text(encoding="utf-8")
 
 
 async def test_a_second_import_updates_by_name_and_replace_removes_the_rest(
