@@ -6,6 +6,7 @@ import argparse
 import logging
 import math
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -108,6 +109,8 @@ def _one_line(exc: BaseException) -> str:
     """An exception as one line with nothing secret in it (SQLAlchemy appends the statement
     and its parameters on later lines)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    # SQLAlchemy and asyncpg lead with the exception's class: "(module.Error) <class '…'>: …"
+    first = re.sub(r"^(?:\([\w.]+\) )?(?:<class '[\w.]+'>: )?", "", first)
     return redact(first) or type(exc).__name__
 
 
