@@ -121,7 +121,7 @@ def import_products(settings: Settings, file: Path, replace: bool) -> int:
     import asyncio  # noqa: PLC0415
 
     from db.engine import create_engine  # noqa: PLC0415
-    from db.products import CatalogueChanges  # noqa: PLC0415
+    from db.records import CatalogueChanges  # noqa: PLC0415
     from resolvers.catalogue import CatalogueError, load, read  # noqa: PLC0415
 
     try:

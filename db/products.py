@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import ARRAY, Text, all_, bindparam, delete, insert, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.records import NewProduct, ProductRow
+from db.records import CatalogueChanges, NewProduct, ProductRow
 from db.tables import products
 
 
@@ -39,16 +38,6 @@ async def search(conn: AsyncConnection, query: str, limit: int) -> list[ProductR
 
 # Rows per INSERT: three parameters each, well under PostgreSQL's 32,767 per statement.
 _BATCH = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogueChanges:
-    """What an import did: products added, changed in place, left as they were, removed."""
-
-    added: int
-    updated: int
-    unchanged: int
-    removed: int
 
 
 async def upsert_many(

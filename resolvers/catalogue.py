@@ -19,8 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import products
-from db.products import CatalogueChanges
-from db.records import NewProduct
+from db.records import CatalogueChanges, NewProduct
 from db.session import service_transaction
 
 MAX_NAME_CHARS = 500

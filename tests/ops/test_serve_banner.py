@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
+from app.banner import banner
+from app.settings import Settings
 from tests.ops.serving import Served, serve
 
 PASSWORD = "banner-pw-5e1f"  # trust auth on the test server ignores it
@@ -86,3 +88,27 @@ async def test_probes_are_logged_when_asked(tmp_path: Path, database_url: str) -
         paths = await _access_paths_until(served, "/after-the-probes")
         await served.terminate()
     assert paths.count("/readyz") >= 2
+
+
+def test_the_banner_with_providers_in_production() -> None:
+    settings = Settings.model_validate(
+        {
+            "server": {"environment": "production", "data_dir": "/srv/reactor"},
+            "database": {"url": "postgresql+asyncpg://app:s3cret-pw@db.internal:6432/chat"},
+            "auth": {"jwt_secret": "x" * 40},
+            "ai": {
+                "openrouter_api_key": "sk-or-0123456789abcdef",
+                "providers": {"ollama": {"base_url": "http://127.0.0.1:11434/v1"}},
+                "aliases": {"fast": ["ollama/llama3"], "power": ["openrouter/x/y"]},
+            },
+        }
+    )
+    shown = banner(settings, "http://0.0.0.0:8000/")
+    assert shown.splitlines()[1:] == [
+        "  url       http://0.0.0.0:8000/",
+        "  database  app@db.internal:6432/chat",
+        "  models    providers openrouter, ollama; aliases fast (default), power",
+        "  mode      production (no GraphiQL, introspection or field suggestions)",
+    ]
+    assert "s3cret" not in shown
+    assert "sk-or" not in shown
