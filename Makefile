@@ -2,29 +2,41 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# One stamp per kind of install, named by pyproject.toml's checksum: each is redone only when
+# pyproject.toml changes. `make serve` installs what the server needs; the rest add the test
+# extras (pytest, ruff, mypy, the clients the tests drive) on top.
+SUM := $(shell cksum < pyproject.toml | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.installed-run-$(SUM)
+TEST_STAMP := $(VENV)/.installed-test-$(SUM)
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: serve test lint typecheck bench install clean vendor-graphiql
+.PHONY: serve test lint typecheck bench install install-test clean vendor-graphiql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	rm -f $(VENV)/.installed-run-*; touch $@
+
+$(TEST_STAMP): $(RUN_STAMP)
 	$(PIP) install -e '.[test]'
-	rm -f $(VENV)/.installed-*; touch $@
+	rm -f $(VENV)/.installed-test-*; touch $@
 
-install: $(STAMP)
+install: $(RUN_STAMP)
 
+install-test: $(TEST_STAMP)
+
+# The port: REACTOR_SERVER__PORT=9000 make serve, or [server] port in Reactor.toml.
 serve: install
 	$(BIN)/reactor-chat serve
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-typecheck: install
+typecheck: install-test
 	$(BIN)/mypy
 
 # The npm clients (graphql-ws, @apollo/client, graphql-sse) the chat tests drive; skipped
@@ -40,7 +52,7 @@ tests/browser/node_modules: tests/browser/package-lock.json
 test: lint typecheck tests/clients/node_modules tests/browser/node_modules
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
+bench: install-test
 	$(BIN)/python -m bench
 
 clean:

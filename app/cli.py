@@ -6,16 +6,18 @@ import argparse
 import logging
 import math
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from app.banner import banner
 from app.endpoints.metrics import MULTIPROC_ENV, fresh_multiprocess_dir
 from app.graceful_ws import GRACEFUL_WEBSOCKETS
 from app.http_limits import limited_http
-from app.logging_setup import configure_logging, log_config
+from app.logging_setup import configure_logging, log_config, redact
 from app.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("reactor.cli")
@@ -38,15 +40,6 @@ def _migrate(settings: Settings) -> str:
     return url
 
 
-def _startup_line(settings: Settings, url: str) -> str:
-    """Which mode the server runs in, and where."""
-    server = settings.server
-    if server.environment == "production":
-        return f"production mode (no GraphiQL, introspection or field suggestions) on {url}"
-    graphiql = f", GraphiQL at {url}/graphql" if server.graphiql else ""
-    return f"development mode: chat page on {url}/{graphiql}"
-
-
 def _exit_after_shutdown(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
@@ -60,7 +53,7 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
     os.environ["REACTOR_DATABASE__URL"] = url
     host = host or settings.server.host
     port = port or settings.server.port
-    print(f"reactor-chat: {_startup_line(settings, f'http://{host}:{port}')}", flush=True)  # noqa: T201
+    print(banner(settings, f"http://{host}:{port}/"), flush=True)  # noqa: T201
     workers = workers or settings.server.workers
     if workers > 1:
         # Before any worker starts: each one writes its metrics there for /metrics to add up.
@@ -104,14 +97,31 @@ def _parser() -> argparse.ArgumentParser:
         "import", help="load a JSON array or a CSV with a header (name, description, price)"
     )
     import_cmd.add_argument("file", type=Path)
+    import_cmd.add_argument(
+        "--replace",
+        action="store_true",
+        help="make the file the whole catalogue: products not in it are removed",
+    )
     return parser
 
 
-def import_products(settings: Settings, file: Path) -> int:
-    """Check every row, then load them all in one transaction; nothing on any error."""
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line with nothing secret in it (SQLAlchemy appends the statement
+    and its parameters on later lines)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    # SQLAlchemy and asyncpg lead with the exception's class: "(module.Error) <class '…'>: …"
+    first = re.sub(r"^(?:\([\w.]+\) )?(?:<class '[\w.]+'>: )?", "", first)
+    return redact(first) or type(exc).__name__
+
+
+def import_products(settings: Settings, file: Path, replace: bool) -> int:
+    """Check every row, then add or update them all by name in one transaction (with
+    `replace`, removing the products not in the file in the same one); nothing on any error.
+    Prints one line: what changed, or (on stderr) why nothing did."""
     import asyncio  # noqa: PLC0415
 
     from db.engine import create_engine  # noqa: PLC0415
+    from db.records import CatalogueChanges  # noqa: PLC0415
     from resolvers.catalogue import CatalogueError, load, read  # noqa: PLC0415
 
     try:
@@ -120,17 +130,23 @@ def import_products(settings: Settings, file: Path) -> int:
         print(f"reactor-chat: {file}: {exc}; nothing was loaded", file=sys.stderr)  # noqa: T201
         return 1
 
-    url = _migrate(settings)  # blocking, with its own event loop: before ours starts
-
-    async def run() -> int:
+    async def run(url: str) -> CatalogueChanges:
         engine = create_engine(url, pool_size=1, max_overflow=0)
         try:
-            return await load(engine, items)
+            return await load(engine, items, replace=replace)
         finally:
             await engine.dispose()
 
-    count = asyncio.run(run())
-    print(f"reactor-chat: loaded {count} products from {file}")  # noqa: T201
+    try:
+        url = _migrate(settings)  # blocking, with its own event loop: before ours starts
+        changes = asyncio.run(run(url))
+    except Exception as exc:  # noqa: BLE001 - any failure is one line, not a traceback
+        print(f"reactor-chat: {file}: {_one_line(exc)}; nothing was loaded", file=sys.stderr)  # noqa: T201
+        return 1
+    print(  # noqa: T201
+        f"reactor-chat: {file}: {changes.added} added, {changes.updated} updated,"
+        f" {changes.unchanged} unchanged, {changes.removed} removed"
+    )
     return 0
 
 
@@ -142,14 +158,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(exc).splitlines():
             print(f"reactor-chat: configuration error: {line}", file=sys.stderr)  # noqa: T201
         return 2
-    configure_logging(settings.server)
+    # A one-shot command prints its result and nothing else; its failures are that one line.
+    configure_logging(settings.server, "ERROR" if args.command == "products" else None)
     if args.command == "migrate":
         _migrate(settings)
         print("reactor-chat: database at the newest revision")  # noqa: T201
     elif args.command == "serve":
         serve(settings, args.host, args.port, args.workers)
     elif args.command == "products":
-        return import_products(settings, args.file)
+        return import_products(settings, args.file, args.replace)
     return 0
 
 

@@ -5,7 +5,8 @@ request or WebSocket it belongs to, so a chat turn's lines can be pulled out tog
 Secrets never reach a line on purpose; the redaction here is a second net for what slips
 through (a bearer token in an exception message, a key in a provider's error text).
 Access lines keep the path and drop the query string, which can carry a GraphQL document
-and with it a user's message.
+and with it a user's message; health probes get none unless `[server] log_probes` is on.
+The embedded PostgreSQL's own chatter (initdb, pg_ctl) goes to `data_dir/postgres.log`.
 """
 
 from __future__ import annotations
@@ -66,14 +67,36 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+PROBES = frozenset({"/healthz", "/readyz"})
+POSTGRES_LOG = "postgres.log"
+
+
 class AccessPathFilter(logging.Filter):
-    """uvicorn's access records, with the query string cut from the path."""
+    """uvicorn's access records, with the query string cut from the path; health probes'
+    records dropped unless `log_probes`."""
+
+    def __init__(self, log_probes: bool = False) -> None:
+        super().__init__()
+        self.log_probes = log_probes
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
-            record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+            path = args[2].split("?", 1)[0]
+            if path in PROBES and not self.log_probes:
+                return False
+            record.args = (args[0], args[1], path, args[3], args[4])
         return True
+
+
+class AlembicChatterFilter(logging.Filter):
+    """Drops the two lines alembic logs whenever it looks at a database (every /readyz does),
+    keeping the ones that say which migrations ran."""
+
+    CHATTER = frozenset({"Context impl %s.", "Will assume %s DDL."})  # alembic's format strings
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in self.CHATTER
 
 
 class JsonFormatter(logging.Formatter):
@@ -112,21 +135,30 @@ def resolved_format(server: ServerSettings) -> Literal["json", "text"]:
     return "text" if sys.stderr.isatty() else "json"
 
 
-def log_config(server: ServerSettings) -> dict[str, Any]:
+def log_config(server: ServerSettings, level: str | None = None) -> dict[str, Any]:
     """A `logging.config.dictConfig` for this process and for uvicorn's (each worker applies
-    it again, as uvicorn configures logging in every worker it spawns)."""
+    it again, as uvicorn configures logging in every worker it spawns). `level` overrides
+    `[server] log_level` (a one-shot command that should print only its result)."""
     formatter = "app.logging_setup.JsonFormatter"
     if resolved_format(server) == "text":
         formatter = "app.logging_setup.TextFormatter"
-    level = server.log_level.upper()
+    level = (level or server.log_level).upper()
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
             "request_id": {"()": "app.logging_setup.RequestIdFilter"},
-            "access_path": {"()": "app.logging_setup.AccessPathFilter"},
+            "access_path": {
+                "()": "app.logging_setup.AccessPathFilter",
+                "log_probes": server.log_probes,
+            },
+            "alembic_chatter": {"()": "app.logging_setup.AlembicChatterFilter"},
         },
-        "formatters": {"default": {"()": formatter}, "access": {"()": formatter}},
+        "formatters": {
+            "default": {"()": formatter},
+            "access": {"()": formatter},
+            "text": {"()": "app.logging_setup.TextFormatter"},
+        },
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",
@@ -140,6 +172,14 @@ def log_config(server: ServerSettings) -> dict[str, Any]:
                 "formatter": "access",
                 "filters": ["request_id", "access_path"],
             },
+            # Opened on the first line, so only where the embedded database runs.
+            "postgres": {
+                "class": "logging.FileHandler",
+                "filename": str(server.data_dir / POSTGRES_LOG),
+                "delay": True,
+                "encoding": "utf-8",
+                "formatter": "text",
+            },
         },
         "root": {"handlers": ["default"], "level": level},
         "loggers": {
@@ -150,9 +190,11 @@ def log_config(server: ServerSettings) -> dict[str, Any]:
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
             "alembic.runtime.plugins": {"level": "WARNING"},
+            "alembic.runtime.migration": {"filters": ["alembic_chatter"]},
+            "pgserver": {"handlers": ["postgres"], "level": "INFO", "propagate": False},
         },
     }
 
 
-def configure_logging(server: ServerSettings) -> None:
-    logging.config.dictConfig(log_config(server))
+def configure_logging(server: ServerSettings, level: str | None = None) -> None:
+    logging.config.dictConfig(log_config(server, level))

@@ -63,6 +63,8 @@ class ServerSettings(GraphQLLimits):
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     log_format: Literal["auto", "json", "text"] = "auto"
     log_level: str = "INFO"
+    # Access lines for /healthz and /readyz: an orchestrator probes every few seconds.
+    log_probes: bool = False
 
     @model_validator(mode="after")
     def _production(self) -> ServerSettings:

@@ -66,6 +66,16 @@ class NewProduct:
 
 
 @dataclass(frozen=True, slots=True)
+class CatalogueChanges:
+    """What an import did: products added, changed in place, left as they were, removed."""
+
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+
+
+@dataclass(frozen=True, slots=True)
 class SearchHitRow:
     """A search match: the message (for a title match, the conversation's newest message),
     its conversation, and the matching passage with its matches between MARK_START and

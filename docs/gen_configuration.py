@@ -59,6 +59,8 @@ MEANINGS: dict[str, str] = {
     "they are cancelled with their partial replies saved (an HTTP subscription stream that is "
     "not a turn ends at once).",
     "server.log_format": "`json`, `text`, or `auto` (JSON unless stderr is a terminal).",
+    "server.log_probes": "Write access lines for `/healthz` and `/readyz` too (off: an "
+    "orchestrator's probes would fill the log).",
     "server.log_level": "`DEBUG`, `INFO`, `WARNING`, `ERROR`.",
     "database.url": "PostgreSQL URL of the login role; absent: an embedded PostgreSQL under "
     "`data_dir`.",

@@ -1,8 +1,9 @@
 """Loading a product catalogue from a file: a JSON array of objects or a CSV with a header.
 
-`name` is required; `description` and `price` are optional. Every row is checked before any
-is written, a bad one is reported with its line, and the load is one transaction: all or
-nothing.
+`name` is required and is the product's key: loading a name that exists updates that
+product, so importing a file twice leaves one of each; a name may appear once per file.
+`description` and `price` are optional. Every row is checked before any is written, a bad one
+is reported with its line, and the load is one transaction: all or nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import products
-from db.records import NewProduct
+from db.records import CatalogueChanges, NewProduct
 from db.session import service_transaction
 
 MAX_NAME_CHARS = 500
@@ -80,22 +81,28 @@ def _json_items(text: str) -> Iterator[tuple[int, Any]]:
         yield line, item
 
 
-def parse(text: str, fmt: str) -> list[NewProduct]:
-    """The products of a catalogue in `fmt` ("json" or "csv")."""
-    found = []
-    if fmt == "json":
-        for line, item in _json_items(text):
-            if not isinstance(item, dict):
-                raise CatalogueError(f"line {line}: each product is a JSON object")
-            found.append(_product(item, line))
-        return found
+def _csv_items(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames is None or "name" not in reader.fieldnames:
         raise CatalogueError("line 1: the header must have a `name` column")
     for row in reader:
         if None in row:
             raise CatalogueError(f"line {reader.line_num}: more values than header columns")
-        found.append(_product(row, reader.line_num))
+        yield reader.line_num, row
+
+
+def parse(text: str, fmt: str) -> list[NewProduct]:
+    """The products of a catalogue in `fmt` ("json" or "csv"), each name once."""
+    found = []
+    lines: dict[str, int] = {}  # name -> the line it was first seen on
+    for line, item in _json_items(text) if fmt == "json" else _csv_items(text):
+        if not isinstance(item, dict):
+            raise CatalogueError(f"line {line}: each product is a JSON object")
+        product = _product(item, line)
+        first = lines.setdefault(product.name, line)
+        if first != line:
+            raise CatalogueError(f"line {line}: `name` repeats the product of line {first}")
+        found.append(product)
     return found
 
 
@@ -108,7 +115,10 @@ def read(path: Path) -> list[NewProduct]:
     return parse(text, fmt)
 
 
-async def load(engine: AsyncEngine, items: list[NewProduct]) -> int:
-    """Write every product in one transaction, as the login role (requests may only read)."""
+async def load(
+    engine: AsyncEngine, items: list[NewProduct], *, replace: bool = False
+) -> CatalogueChanges:
+    """Add or update every product by name in one transaction, as the login role (requests
+    may only read); with `replace`, products not in `items` are removed in the same one."""
     async with service_transaction(engine) as conn:
-        return await products.add_many(conn, items)
+        return await products.upsert_many(conn, items, replace=replace)

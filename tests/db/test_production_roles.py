@@ -5,9 +5,13 @@ the auth tables. The whole product works through it, and the login role alone re
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -18,6 +22,7 @@ from sqlalchemy.engine import make_url
 from app.asgi import create_app
 from app.migrations import upgrade
 from app.settings import Settings
+from tests.ops.serving import CHECKOUT
 from tests.support.database import server_url, with_database
 from tests.support.graphql import gql
 from tests.support.server import ServerThread
@@ -142,5 +147,38 @@ async def test_the_login_role_cannot_become_the_owner(layout: Layout) -> None:
             await conn.execute(f"set role {owner}")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("set role postgres")
+    finally:
+        await conn.close()
+
+
+def test_the_owner_imports_the_catalogue_under_forced_rls(layout: Layout, tmp_path: Path) -> None:
+    # docs/deploy.md: `reactor-chat products import` runs as the owner, who is not a superuser.
+    file = tmp_path / "catalogue.csv"
+    file.write_text("name,price\nOwner lamp,3\nOwner mug,\n", encoding="utf-8")
+    (tmp_path / "Reactor.toml").write_text("", encoding="utf-8")
+    for replace in ((), ("--replace",)):
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "products", "import", *replace, str(file)],
+            cwd=CHECKOUT,
+            env={
+                **os.environ,
+                "REACTOR_CONFIG": str(tmp_path / "Reactor.toml"),
+                "REACTOR_DATABASE__URL": layout.owner_url,
+                "REACTOR_SERVER__DATA_DIR": str(tmp_path),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert done.stdout == f"reactor-chat: {file}: 0 added, 0 updated, 2 unchanged, 0 removed\n"
+    assert asyncio.run(_count_products(layout.owner_url)) == 2
+
+
+async def _count_products(url: str) -> int:
+    conn = await asyncpg.connect(_plain(url))
+    try:
+        return int(await conn.fetchval("select count(*) from products"))
     finally:
         await conn.close()

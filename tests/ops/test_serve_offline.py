@@ -1,6 +1,7 @@
 """`make serve` on a machine with nothing configured: `reactor-chat serve` in an empty
 directory starts an embedded PostgreSQL under data_dir, migrates, answers GraphiQL and the
-page, and a first chat works offline through `local/echo`. The data survives a restart."""
+page, and a first chat works offline through `local/echo`. The data survives a restart. The
+embedded server's own output goes to data_dir/postgres.log, not the log; the banner names it."""
 
 from __future__ import annotations
 
@@ -20,14 +21,15 @@ STARTUP_SECONDS = 120  # initdb on a cold machine
 
 
 async def _serve(directory: Path) -> tuple[asyncio.subprocess.Process, str]:
+    """The process (its stdout and stderr appended to `out.txt` and `log.txt` there) and URL."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("REACTOR_", "PROMETHEUS_"))}
     environ["PYTHONPATH"] = checkout_path(environ)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.cli", "serve", "--port", str(port),
-        cwd=directory, env=environ,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    with (directory / "out.txt").open("ab") as out, (directory / "log.txt").open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+            cwd=directory, env=environ, stdout=out, stderr=log,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=url) as client:
         for _ in range(STARTUP_SECONDS * 10):
@@ -93,6 +95,9 @@ async def test_a_first_chat_works_offline_with_nothing_configured(tmp_path: Path
             break
         await asyncio.sleep(0.1)
     assert not _postmaster_running(pgdata)
+    assert "embedded PostgreSQL in .reactor/pgdata" in (tmp_path / "out.txt").read_text()
+    assert "initdb" in (tmp_path / ".reactor" / "postgres.log").read_text()
+    assert "pgserver" not in (tmp_path / "log.txt").read_text()
 
     process, url = await _serve(tmp_path)
     try:
