@@ -19,7 +19,7 @@ const state = {
   messages: [], // the branch shown, oldest first
   earlier: null, // cursor for the messages before `messages`, when there are more
   pending: null, // the turn being followed: see startTurn() and follow()
-  turnError: null, // { afterId, error, text } shown in place after the turn it ended
+  turnError: null, // { error }: why the last turn ended, shown in place (see render)
   editing: null, // id of the user message being edited
   listArchived: false,
   listCursor: null,
@@ -927,9 +927,10 @@ function render({ toBottom = false, keepScroll = false } = {}) {
   const pending = state.pending;
   const messages = state.messages;
   const byId = new Set(messages.map((m) => m.id));
-  for (const turn of turnsOf(messages)) {
+  const turns = turnsOf(messages);
+  for (const turn of turns) {
     if (turn.user) list.append(userEntry(turn.user, messages.indexOf(turn.user)));
-    if (turn.parts.length) list.append(assistantEntry(turn));
+    if (turn.parts.length) list.append(assistantEntry(turn, turn === turns.at(-1) ? state.turnError : null));
   }
   if (pending && !(pending.replyId && byId.has(pending.replyId))) {
     if (pending.userText && !byId.has(pending.userMessageId)) {
@@ -937,7 +938,10 @@ function render({ toBottom = false, keepScroll = false } = {}) {
     }
     list.append(assistantEntry({ parts: [], pendingEntry: true }));
   }
-  if (state.turnError) list.append(el("li", { class: "notice error", testid: "turn-error", role: "alert", textContent: describe(state.turnError.error) }));
+  // An error the last reply's notice has not already shown stands on its own at the end.
+  if (state.turnError && !list.querySelector('[data-testid="turn-error"]')) {
+    list.append(el("li", { class: "notice error", testid: "turn-error", role: "alert", textContent: describe(state.turnError.error) }));
+  }
   $("empty").hidden = list.children.length > 0;
   $("load-earlier").hidden = !state.earlier;
   renderComposer();
@@ -998,7 +1002,7 @@ function userEntry(message, index) {
   return item;
 }
 
-function assistantEntry(turn) {
+function assistantEntry(turn, turnError = null) {
   const pending = state.pending;
   const assistants = turn.parts.filter((m) => m.role === "ASSISTANT");
   const reply = assistants.at(-1) ?? null;
@@ -1016,12 +1020,13 @@ function assistantEntry(turn) {
   renderMarkdown(body, text);
   item.append(body);
   if (live) return item;
-  if (status === "INCOMPLETE") item.append(incompleteNotice(reply, turn));
+  const incomplete = status === "INCOMPLETE";
+  if (incomplete) item.append(incompleteNotice(reply, turn, turnError));
   const busy = Boolean(pending);
   item.append(el("div", { class: "actions" },
     anchor ? versions(anchor) : null,
-    button("Copy", (e) => copyText(text, e.currentTarget)),
-    reply ? button("Regenerate", () => startTurn({ kind: "regenerate", replyId: reply.id, cutAt: indexAfter(turn) }), { disabled: busy, testid: "regenerate" }) : null,
+    text ? button("Copy", (e) => copyText(text, e.currentTarget)) : null,
+    reply && !incomplete ? button("Regenerate", () => startTurn({ kind: "regenerate", replyId: reply.id, cutAt: indexAfter(turn) }), { disabled: busy, testid: "regenerate" }) : null,
     reply ? button("Fork", () => fork(reply.id), { disabled: busy, testid: "fork", title: "A new conversation with everything up to here" }) : null,
   ));
   return item;
@@ -1032,17 +1037,19 @@ function indexAfter(turn) {
   return turn.user ? state.messages.indexOf(turn.user) + 1 : state.messages.indexOf(turn.parts[0]);
 }
 
-function incompleteNotice(reply, turn) {
-  const why = {
+function incompleteNotice(reply, turn, turnError) {
+  const why = turnError ? describe(turnError.error) : {
     cancelled: "Stopped.",
     interrupted: "Interrupted: the server writing it went away.",
     error: "The model's provider failed before the reply was finished.",
     length: "Cut off at the length limit.",
   }[reply.finishReason] ?? "This reply is incomplete.";
-  return el("div", { class: "notice incomplete", testid: "incomplete" },
+  const notice = el("div", { class: `notice ${turnError ? "error" : "incomplete"}`, testid: turnError ? "turn-error" : "incomplete" },
     el("span", { textContent: why }),
     button("Regenerate", () => startTurn({ kind: "regenerate", replyId: reply.id, cutAt: indexAfter(turn) }), { disabled: Boolean(state.pending), testid: "incomplete-regenerate" }),
   );
+  if (turnError) notice.setAttribute("role", "alert");
+  return notice;
 }
 
 function pretty(json) {

@@ -75,13 +75,24 @@ async def test_page_is_served_at_the_root(client: httpx.AsyncClient) -> None:
         assert "javascript" in response.headers["content-type"]
 
 
+async def test_the_page_loads_only_its_own_scripts_and_talks_only_to_its_origin(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in ("/", "/app.js", "/vendor/purify.es.js"):
+        policy = (await client.get(path)).headers["content-security-policy"]
+        directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+        assert directives["script-src"] == "'self'"
+        assert directives["connect-src"] == "'self'"
+        assert directives["img-src"] == "'self' data:"
+        assert directives["default-src"] == "'none'"
+
+
 async def test_the_page_walked_on_a_wide_screen_and_a_phone(page_server: ServerThread) -> None:
     reason = _missing()
     if reason:
         pytest.skip(reason)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
-    print(f"screenshots: {ARTIFACTS}")
     process = await asyncio.create_subprocess_exec(
         "node",
         str(HERE / "chat_page.mjs"),
@@ -97,7 +108,7 @@ async def test_the_page_walked_on_a_wide_screen_and_a_phone(page_server: ServerT
         process.kill()
         await process.wait()
         raise
-    assert process.returncode == 0, err.decode()
+    assert process.returncode == 0, f"{err.decode()}\nscreenshots: {ARTIFACTS}"
     seen = json.loads(out.decode().strip().splitlines()[-1])
     for size in ("wide", "phone"):
         walk = seen[size]
