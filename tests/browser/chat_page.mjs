@@ -50,6 +50,12 @@ async function walk(browser, size) {
   };
   const page = await context.newPage();
   watch(page);
+  // The page's sockets pass through here, so the walk can drop one as a network would.
+  const sockets = [];
+  await page.routeWebSocket(/\/graphql$/, (ws) => {
+    ws.connectToServer();
+    sockets.push(ws);
+  });
   const shot = async (name, target = page) => {
     step += 1;
     await target.screenshot({ path: join(artifacts, `${size.name}-${String(step).padStart(2, "0")}-${name}.png`) });
@@ -177,6 +183,18 @@ async function walk(browser, size) {
   await idle();
   check((await lastReply().getAttribute("data-status")) === "COMPLETE", "the rejoined reply did not complete");
   await shot("rejoined-reply-finished");
+
+  // ---- a dropped connection: the reply in progress is rejoined on a new socket ----
+  await send(words(`d${token}w`, 40));
+  await lastReply().filter({ hasText: `d${token}w3` }).waitFor();
+  const opened = sockets.length;
+  await sockets.at(-1).close({ code: 1012, reason: "dropped by the walk" });
+  await lastReply().filter({ hasText: `d${token}w39` }).waitFor();
+  await idle();
+  check(sockets.length > opened, "no new socket was opened after the drop");
+  check((await lastReply().getAttribute("data-status")) === "COMPLETE", "the reply rejoined after the drop did not complete");
+  seen.rejoinedAfterDrop = true;
+  await shot("rejoined-after-drop");
 
   // ---- a second tab on the same conversation sees a turn live ----
   const other = await context.newPage();
