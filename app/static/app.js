@@ -25,6 +25,7 @@ const state = {
   listCursor: null,
   conversations: new Map(),
   focusMessageId: null,
+  highlight: null, // { id, until }: the message a search hit opened at, marked for a moment
 };
 
 // ---- tokens ------------------------------------------------------------------------------
@@ -551,8 +552,13 @@ async function openConversation(id) {
   if (matchMedia("(hover: hover)").matches) $("message").focus();
 }
 
+// Loads can overlap (an event's reload, a turn's end): only the newest request's answer is
+// drawn, so an older one arriving late cannot put back a branch that has since moved on.
+let loadSeq = 0;
+
 async function loadMessages(before = null) {
   const id = state.conversationId;
+  const seq = before ? loadSeq : ++loadSeq;
   const data = await gql(
     `query($id: UUID!, $last: Int!, $before: String) {
       conversation(id: $id) {
@@ -564,7 +570,7 @@ async function loadMessages(before = null) {
     }`,
     { id, last: PAGE, before },
   );
-  if (id !== state.conversationId) return;
+  if (id !== state.conversationId || seq !== loadSeq) return;
   const conversation = data.conversation;
   if (!conversation) {
     state.conversation = null;
@@ -641,7 +647,8 @@ function onConversationEvent(event) {
       state.conversations.delete(event.id);
       renderList();
       if (event.id === state.conversationId) {
-        go(null);
+        history.pushState(null, "", "#/");
+        openConversation(null);
         showError({ message: "That conversation was deleted." });
       }
       break;
@@ -690,11 +697,19 @@ async function revealFocus() {
     await gql(`mutation($c: UUID!, $m: UUID!) { switchBranch(conversationId: $c, messageId: $m) { id } }`, { c: state.conversationId, m: target });
     await loadMessages();
   }
-  const node = $("messages").querySelector(`[data-id="${target}"], [data-ids~="${target}"]`);
-  if (!node) return;
-  node.classList.add("target");
-  node.scrollIntoView({ block: "center" });
-  setTimeout(() => node.classList.remove("target"), 2500);
+  // Kept in the state, so a redraw meanwhile (an event's reload) keeps the highlight.
+  state.highlight = { id: target, until: Date.now() + 2500 };
+  render();
+  $("messages").querySelector(".target")?.scrollIntoView({ block: "center" });
+  setTimeout(() => {
+    state.highlight = null;
+    for (const node of $("messages").querySelectorAll(".target")) node.classList.remove("target");
+  }, 2500);
+}
+
+function highlighted(ids) {
+  const mark = state.highlight;
+  return Boolean(mark && Date.now() < mark.until && ids.includes(mark.id));
 }
 
 // ---- turns: chat, regenerate, resumeChat -------------------------------------------------
@@ -964,6 +979,7 @@ function versions(message) {
 function userEntry(message, index) {
   const item = el("li", { class: "msg user", testid: "message-user" });
   if (message.id) item.dataset.id = message.id;
+  item.classList.toggle("target", highlighted([message.id]));
   if (state.editing === message.id) {
     const box = el("textarea", { value: message.content, testid: "edit-text", ariaLabel: "Edited message" });
     const save = () => {
@@ -1015,6 +1031,7 @@ function assistantEntry(turn, turnError = null) {
   item.dataset.status = status;
   if (reply) item.dataset.id = reply.id;
   item.dataset.ids = turn.parts.map((m) => m.id).join(" ");
+  item.classList.toggle("target", highlighted(turn.parts.map((m) => m.id)));
   for (const step of steps) item.append(toolStep(step, live));
   const body = el("div", { class: "body markdown", testid: "reply-body" });
   renderMarkdown(body, text);

@@ -336,6 +336,17 @@ async function walk(browser, size) {
   await lastReply().filter({ hasText: `Echo: after refresh ${token}` }).waitFor();
   await idle();
 
+  // ---- past the hourly limit: the refusal says when to try again, the text stays ----
+  for (let i = 0; i < 25 && !(await tid("turn-error").count()); i += 1) {
+    await send(`filler ${i} ${token}`);
+    await page.waitForFunction(() => document.querySelector('[data-testid="turn-error"]')
+      || (!document.getElementById("send").disabled && document.getElementById("stop").hidden));
+  }
+  seen.rateLimited = await tid("turn-error").textContent();
+  check(/Try again in \d+ (s|min)/.test(seen.rateLimited), `the refusal gives no retry time: ${seen.rateLimited}`);
+  check((await tid("message").inputValue()).startsWith("filler "), "the refused text was not put back in the box");
+  await shot("rate-limited");
+
   // ---- the thread scrolls; the header and the composer stay in the viewport ----
   const layout = await page.evaluate(() => {
     const rect = (id) => document.getElementById(id).getBoundingClientRect();

@@ -1,7 +1,8 @@
 """The chat page at `/`, driven end to end in headless Chromium (Playwright for Node) against
 a server of its own: the `local` echo model slowed to a word every LOCAL_DELAY_MS, so a reply
-is still in progress when the walk reloads, stops or watches it from a second tab, and a
-`broken` alias whose provider (the fake one, on loopback) answers 500.
+is still in progress when the walk reloads, stops or watches it from a second tab; a
+`broken` alias whose provider (the fake one, on loopback) answers 500; and an hourly limit
+the walk runs into at its end.
 
 chat_page.mjs walks every feature at 1280x800 and again at 390x844 in one Node process,
 asserting as it goes; the screenshots of each step are kept in tests/artifacts/chat_page/."""
@@ -27,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE.parent / "artifacts" / "chat_page"
 CHROMIUM = Path("/usr/bin/chromium")
 LOCAL_DELAY_MS = 60
+MESSAGES_PER_HOUR = 20
 
 
 def _missing() -> str | None:
@@ -57,7 +59,10 @@ def page_server(settings: Settings) -> Iterator[ServerThread]:
                 "local_delay_ms": LOCAL_DELAY_MS,
             }
         )
-        chat = settings.chat.model_copy(update={"title_model": "fast"})
+        # Above what one walk sends, so the walk ends by running into it.
+        chat = settings.chat.model_copy(
+            update={"title_model": "fast", "max_messages_per_hour": MESSAGES_PER_HOUR}
+        )
         with ServerThread(create_app(settings.model_copy(update={"ai": ai, "chat": chat}))) as app:
             yield app
 
@@ -123,6 +128,7 @@ async def test_the_page_walked_on_a_wide_screen_and_a_phone(page_server: ServerT
         assert walk["searchOpened"]
         assert "provider" in walk["providerError"]
         assert walk["refreshedToken"], "the expired access token was not refreshed"
+        assert "Try again in" in walk["rateLimited"]
         assert walk["composerInView"]
         assert not walk["consoleErrors"]
     assert seen["phone"]["drawer"] == ["closed", "open", "closed"]
