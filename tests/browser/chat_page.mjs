@@ -366,6 +366,16 @@ async function walk(browser, size) {
   check(await tid("send").isVisible(), "Send is not visible");
   await shot("scrolled-up-composer-stays");
 
+  // ---- the narrowest phone: nothing wider than the screen; and the dark scheme ----
+  if (phone) {
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.emulateMedia({ colorScheme: "dark" });
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(width <= 360, `the page is ${width} px wide on a 360 px screen`);
+    check(await tid("send").isVisible(), "Send is not visible at 360 px");
+    await shot("360px-dark");
+  }
+
   await context.close();
   return seen;
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -65,6 +65,12 @@ def page_server(settings: Settings) -> Iterator[ServerThread]:
         )
         with ServerThread(create_app(settings.model_copy(update={"ai": ai, "chat": chat}))) as app:
             yield app
+
+
+@pytest.fixture
+async def client(page_server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=page_server.url, timeout=30) as http:
+        yield http
 
 
 async def test_page_is_served_at_the_root(client: httpx.AsyncClient) -> None:
