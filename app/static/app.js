@@ -1,14 +1,10 @@
-// The chat page: GraphQL over fetch() for queries and mutations, and every live thing (chat
-// turns, rejoining a reply, a conversation's events) over one WebSocket speaking
-// graphql-transport-ws, written out below so the page needs no build step. Replies are
-// Markdown (vendor/marked.esm.js) made inert by DOMPurify (vendor/purify.es.js) before they
-// touch the DOM; every other text from the server goes in via textContent.
+// The chat page: the list of conversations, the thread, the composer, and everything live
+// (chat turns, rejoining a reply, a conversation's events) over graphql.js's one socket.
+// Replies go in through markdown.js; every other text from the server via textContent.
 
-import { marked } from "/vendor/marked.esm.js";
-import DOMPurify from "/vendor/purify.es.js";
+import { AUTH_FIELDS, SESSION_KEY, forget, gql, hooks, keep, post, session, socket } from "/graphql.js";
+import { markdownFragment, snippetFragment } from "/markdown.js";
 
-const GRAPHQL = "/graphql";
-const SESSION_KEY = "reactor.session";
 const MODEL_KEY = "reactor.model";
 const PAGE = 100;
 const $ = (id) => document.getElementById(id);
@@ -28,252 +24,10 @@ const state = {
   highlight: null, // { id, until }: the message a search hit opened at, marked for a moment
 };
 
-// ---- tokens ------------------------------------------------------------------------------
-
-function session() {
-  const raw = localStorage.getItem(SESSION_KEY);
-  return raw ? JSON.parse(raw) : null;
-}
-
-function keep(payload) {
-  localStorage.setItem(SESSION_KEY, JSON.stringify({
-    accessToken: payload.accessToken,
-    refreshToken: payload.refreshToken,
-    expiresAt: Date.now() + payload.expiresIn * 1000,
-    email: payload.user.email,
-  }));
-}
-
-function forget() {
-  localStorage.removeItem(SESSION_KEY);
-}
-
-// ---- GraphQL over HTTP -------------------------------------------------------------------
-
-class GraphQLError extends Error {
-  constructor(error) {
-    super(error.message);
-    this.code = error.extensions?.code;
-    this.retryAfter = error.extensions?.retryAfter;
-  }
-}
-
-async function post(query, variables, token) {
-  const headers = { "Content-Type": "application/json" };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  let response;
-  try {
-    response = await fetch(GRAPHQL, { method: "POST", headers, body: JSON.stringify({ query, variables }) });
-  } catch {
-    throw new GraphQLError({ message: "The server cannot be reached. Check the connection and try again.", extensions: { code: "NETWORK" } });
-  }
-  const body = await response.json().catch(() => ({ errors: [{ message: `The server answered ${response.status}.` }] }));
-  if (body.errors?.length) throw new GraphQLError(body.errors[0]);
-  return body.data;
-}
-
-const AUTH_FIELDS = "accessToken refreshToken expiresIn user { id email }";
-let refreshing = null;
-
-// One refresh at a time: refresh tokens rotate, and another tab may have rotated ours already.
-function refresh(staleToken) {
-  const current = session();
-  if (current && staleToken && current.accessToken !== staleToken) return Promise.resolve();
-  refreshing ??= (async () => {
-    try {
-      if (!current?.refreshToken) throw new GraphQLError({ message: "Your session has ended: sign in again.", extensions: { code: "UNAUTHENTICATED" } });
-      const data = await post(
-        `mutation($r: String!) { refreshSession(refreshToken: $r) { ${AUTH_FIELDS} } }`,
-        { r: current.refreshToken },
-      );
-      keep(data.refreshSession);
-    } catch (error) {
-      if (error.code !== "NETWORK") signedOut("Your session has ended: sign in again.");
-      throw error;
-    } finally {
-      refreshing = null;
-    }
-  })();
-  return refreshing;
-}
-
-// An expired access token is swapped once for a fresh one with the refresh token.
-async function gql(query, variables = {}) {
-  const token = session()?.accessToken;
-  try {
-    return await post(query, variables, token);
-  } catch (error) {
-    if (error.code !== "UNAUTHENTICATED" || !session()?.refreshToken) throw error;
-    await refresh(token);
-    return post(query, variables, session()?.accessToken);
-  }
-}
-
-async function freshToken() {
-  const current = session();
-  if (current && current.expiresAt && current.expiresAt - Date.now() < 30_000) await refresh(current.accessToken);
-  return session()?.accessToken ?? "";
-}
-
-// ---- graphql-transport-ws: one socket, many subscriptions --------------------------------
-
-// Subscriptions share one socket. When it drops, each is told through `drop` and forgotten:
-// the page then rejoins what it was showing (resumeChat, conversationEvents) on a new socket.
-const socket = {
-  ws: null,
-  ready: null,
-  subs: new Map(),
-  seq: 0,
-
-  open() {
-    this.ready ??= this.connect(true).catch((error) => {
-      this.ready = null;
-      throw error;
-    });
-    return this.ready;
-  },
-
-  async connect(mayRefresh) {
-    const token = await freshToken();
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${location.host}${GRAPHQL}`, "graphql-transport-ws");
-    const acked = new Promise((resolve, reject) => {
-      ws.onopen = () => ws.send(JSON.stringify({ type: "connection_init", payload: { Authorization: `Bearer ${token}` } }));
-      ws.onmessage = (event) => {
-        const frame = JSON.parse(event.data);
-        if (frame.type === "connection_ack") {
-          ws.acked = true;
-          resolve();
-        }
-        else this.receive(frame);
-      };
-      ws.onclose = (event) => {
-        reject(event);
-        this.closed(ws, event);
-      };
-    });
-    this.ws = ws;
-    try {
-      await acked;
-    } catch (event) {
-      // 4403: the token was refused at connection_init, so refresh it once and try again.
-      if (event.code === 4403 && mayRefresh) {
-        await refresh(token);
-        return this.connect(false);
-      }
-      throw new GraphQLError({ message: "The live connection could not be opened.", extensions: { code: "NETWORK" } });
-    }
-    return ws;
-  },
-
-  receive(frame) {
-    if (frame.type === "ping") {
-      this.ws?.send(JSON.stringify({ type: "pong" }));
-      return;
-    }
-    const sub = this.subs.get(frame.id);
-    if (!sub) return;
-    if (frame.type === "next") {
-      if (frame.payload.errors?.length) {
-        this.end(frame.id);
-        sub.error(new GraphQLError(frame.payload.errors[0]));
-      } else {
-        sub.next(frame.payload.data);
-      }
-    } else if (frame.type === "error") {
-      this.subs.delete(frame.id);
-      sub.error(new GraphQLError(frame.payload[0]));
-    } else if (frame.type === "complete") {
-      this.subs.delete(frame.id);
-      sub.complete?.();
-    }
-  },
-
-  // Before the ack, connect() retries or fails open(), which tells each subscription.
-  closed(ws, event) {
-    if (this.ws !== ws) return;
-    this.ws = null;
-    if (!ws.acked) return;
-    this.ready = null;
-    const subs = [...this.subs.values()];
-    this.subs.clear();
-    for (const sub of subs) sub.drop?.(event);
-  },
-
-  subscribe(query, variables, handlers) {
-    const id = String(++this.seq);
-    this.subs.set(id, handlers);
-    this.open().then(
-      (ws) => {
-        if (this.subs.has(id)) ws.send(JSON.stringify({ id, type: "subscribe", payload: { query, variables } }));
-      },
-      (error) => {
-        if (!this.subs.delete(id)) return;
-        if (handlers.drop) handlers.drop(error);
-        else handlers.error(error);
-      },
-    );
-    return { stop: () => this.end(id) };
-  },
-
-  end(id) {
-    if (this.subs.delete(id) && this.ws?.readyState === WebSocket.OPEN) {
-      this.ws.send(JSON.stringify({ id, type: "complete" }));
-    }
-  },
-
-  close() {
-    const ws = this.ws;
-    this.ws = null;
-    this.ready = null;
-    this.subs.clear();
-    ws?.close(1000);
-  },
-};
-
-// ---- Markdown, made inert ----------------------------------------------------------------
-
-marked.use({ gfm: true, breaks: true });
-
-DOMPurify.addHook("afterSanitizeAttributes", (node) => {
-  if (node.tagName === "A") {
-    node.setAttribute("target", "_blank");
-    node.setAttribute("rel", "noopener noreferrer nofollow");
-  }
-});
-
-const PURIFY = {
-  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "iframe", "object", "embed"],
-  FORBID_ATTR: ["style"],
-  RETURN_DOM_FRAGMENT: true,
-};
-
-// An image from elsewhere would leak that the reply was read (and what it put in the URL):
-// only this site's and inline images load; others become a link.
-function blockRemoteImages(fragment) {
-  for (const img of fragment.querySelectorAll("img")) {
-    const src = img.getAttribute("src") ?? "";
-    let url = null;
-    try {
-      url = new URL(src, location.href);
-    } catch {
-      // not a URL at all: dropped below
-    }
-    if (url && (url.protocol === "data:" || url.origin === location.origin)) continue;
-    const link = document.createElement("a");
-    link.textContent = `[image: ${img.getAttribute("alt") || src}]`;
-    if (url && /^https?:$/.test(url.protocol)) {
-      link.href = url.href;
-      link.target = "_blank";
-      link.rel = "noopener noreferrer nofollow";
-    }
-    img.replaceWith(link);
-  }
-}
+// ---- small helpers -----------------------------------------------------------------------
 
 function renderMarkdown(element, text) {
-  const fragment = DOMPurify.sanitize(marked.parse(text), PURIFY);
-  blockRemoteImages(fragment);
+  const fragment = markdownFragment(text);
   for (const pre of fragment.querySelectorAll("pre")) {
     const copy = button("Copy", () => copyText(pre.querySelector("code")?.textContent ?? pre.textContent, copy));
     copy.className = "copy-code";
@@ -281,8 +35,6 @@ function renderMarkdown(element, text) {
   }
   element.replaceChildren(fragment);
 }
-
-// ---- small helpers -----------------------------------------------------------------------
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -354,7 +106,8 @@ async function authenticate(action) {
     );
     keep(data[action]);
     $("password").value = "";
-    start();
+    hooks.sessionEnded = signedOut;
+start();
   } catch (error) {
     $("auth-error").textContent = error.message;
   }
@@ -482,9 +235,7 @@ async function search() {
   if (seq !== searchSeq) return;
   results.replaceChildren();
   for (const { node } of data.search.edges) {
-    // The snippet is HTML-escaped text with <mark> around each match: nothing else survives.
-    const snippet = el("div", { class: "snippet" });
-    snippet.append(DOMPurify.sanitize(node.snippet, { ALLOWED_TAGS: ["mark"], ALLOWED_ATTR: [], RETURN_DOM_FRAGMENT: true }));
+    const snippet = el("div", { class: "snippet" }, snippetFragment(node.snippet));
     const item = el("li", { testid: "search-hit" }, el("div", { class: "hit-title", textContent: node.conversation.title }), snippet);
     item.onclick = () => go(node.conversation.id, node.message.id);
     results.append(item);
@@ -1313,9 +1064,11 @@ window.addEventListener("hashchange", route);
 window.addEventListener("storage", (event) => {
   if (event.key !== SESSION_KEY) return;
   if (!event.newValue && !$("app").hidden) signedOut();
-  else if (event.newValue && $("app").hidden) start();
+  else if (event.newValue && $("app").hidden) hooks.sessionEnded = signedOut;
+start();
 });
 window.addEventListener("online", () => {
   if (state.conversationId && !socket.ws) reconnectSoon();
 });
+hooks.sessionEnded = signedOut;
 start();

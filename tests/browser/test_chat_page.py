@@ -77,11 +77,11 @@ async def test_page_is_served_at_the_root(client: httpx.AsyncClient) -> None:
     page = await client.get("/")
     assert page.status_code == 200
     assert '<script type="module" src="/app.js">' in page.text
-    script = await client.get("/app.js")
+    script = await client.get("/graphql.js")
     assert script.status_code == 200
     assert "graphql-transport-ws" in script.text
-    for vendored in ("/vendor/marked.esm.js", "/vendor/purify.es.js"):
-        response = await client.get(vendored)
+    for module in ("/app.js", "/markdown.js", "/vendor/marked.esm.js", "/vendor/purify.es.js"):
+        response = await client.get(module)
         assert response.status_code == 200
         assert "javascript" in response.headers["content-type"]
 
