@@ -336,6 +336,22 @@ async function walk(browser, size) {
   await lastReply().filter({ hasText: `Echo: after refresh ${token}` }).waitFor();
   await idle();
 
+  // The socket's turn: it drops, and the token it reconnects with is refused (4403); the page
+  // refreshes the session and connects again.
+  await page.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem("reactor.session"));
+    localStorage.setItem("reactor.session", JSON.stringify({ ...s, accessToken: "expired.not.valid" }));
+  });
+  const refusedFrom = sockets.length;
+  await sockets.at(-1).close({ code: 1012, reason: "dropped by the walk" });
+  await page.waitForFunction(() => JSON.parse(localStorage.getItem("reactor.session")).accessToken !== "expired.not.valid");
+  await tid("connection").waitFor({ state: "hidden" });
+  check(sockets.length >= refusedFrom + 2, "the refused socket was not followed by another");
+  await send(`after 4403 ${token}`);
+  await lastReply().filter({ hasText: `Echo: after 4403 ${token}` }).waitFor();
+  await idle();
+  seen.socketRefreshed = true;
+
   // ---- past the hourly limit: the refusal says when to try again, the text stays ----
   for (let i = 0; i < 25 && !(await tid("turn-error").count()); i += 1) {
     await send(`filler ${i} ${token}`);
