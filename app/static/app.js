@@ -72,7 +72,9 @@ function describe(error) {
       if (!error.retryAfter) return error.message;
       const at = new Date(Date.now() + error.retryAfter * 1000);
       const wait = error.retryAfter < 90 ? `${Math.ceil(error.retryAfter)} s` : `${Math.ceil(error.retryAfter / 60)} min`;
-      return `${error.message} Try again in ${wait} (at ${at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}).`;
+      // The server's own "try again later" is made exact.
+      const reason = error.message.replace(/[;,.]?\s*try again later\.?$/i, ".");
+      return `${reason} You can send again in ${wait} (at ${at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}).`;
     }
     case "UPSTREAM_ERROR":
       return `The model's provider failed: ${error.message}`;

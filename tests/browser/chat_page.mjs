@@ -359,7 +359,7 @@ async function walk(browser, size) {
       || (!document.getElementById("send").disabled && document.getElementById("stop").hidden));
   }
   seen.rateLimited = await tid("turn-error").textContent();
-  check(/Try again in \d+ (s|min)/.test(seen.rateLimited), `the refusal gives no retry time: ${seen.rateLimited}`);
+  check(/You can send again in \d+ (s|min)/.test(seen.rateLimited), `the refusal gives no retry time: ${seen.rateLimited}`);
   check((await tid("message").inputValue()).startsWith("filler "), "the refused text was not put back in the box");
   await shot("rate-limited");
 

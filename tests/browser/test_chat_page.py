@@ -135,7 +135,7 @@ async def test_the_page_walked_on_a_wide_screen_and_a_phone(page_server: ServerT
         assert "provider" in walk["providerError"]
         assert walk["refreshedToken"], "the expired access token was not refreshed"
         assert walk["socketRefreshed"], "a socket refused for its token did not refresh it"
-        assert "Try again in" in walk["rateLimited"]
+        assert "You can send again in" in walk["rateLimited"]
         assert walk["composerInView"]
         assert not walk["consoleErrors"]
     assert seen["phone"]["drawer"] == ["closed", "open", "closed"]
