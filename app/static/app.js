@@ -1062,6 +1062,10 @@ document.addEventListener("keydown", (event) => {
   closeDrawer();
 });
 window.addEventListener("hashchange", route);
+// Conversations started, renamed or archived on another device since: the list catches up.
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && session() && !$("search").value.trim()) loadConversations().catch(showError);
+});
 // Another tab signed in or out.
 window.addEventListener("storage", (event) => {
   if (event.key !== SESSION_KEY) return;

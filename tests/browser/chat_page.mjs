@@ -1,9 +1,10 @@
 // The chat page walked in the system's headless Chromium, at 1280x800 and at 390x844, one
 // browser, a fresh user per size: sign up; send (Enter, Shift+Enter, an empty send); a
 // generated title; Markdown with a script and an <img onerror> kept inert; a tool step; a
-// reload mid-reply; a second tab watching a turn live; stop and regenerate; edit and switch
-// versions; fork; rename, search, archive, delete; a provider failure in place; an expired
-// access token refreshed; on the phone the drawer, and the composer inside the viewport.
+// reload mid-reply; a dropped socket; a second tab watching a turn live; stop and regenerate;
+// edit and switch versions; fork; rename, search, archive, delete; a provider failure in
+// place; an expired access token refreshed (over HTTP and on the socket); the hourly limit;
+// the composer inside the viewport; on the phone the drawer; sign out and in again.
 // Usage: node chat_page.mjs BASE_URL ARTIFACT_DIR
 // Prints one JSON line with what it saw; exits non-zero (with the reason) on any failure.
 
@@ -337,7 +338,11 @@ async function walk(browser, size) {
   await idle();
 
   // The socket's turn: it drops, and the token it reconnects with is refused (4403); the page
-  // refreshes the session and connects again.
+  // refreshes the session and connects again. First the page settles, so that no request of
+  // its own (a reload after the last turn's events) refreshes the token over HTTP instead.
+  await page.reload();
+  await lastReply().filter({ hasText: `Echo: after refresh ${token}` }).waitFor();
+  await page.waitForLoadState("networkidle");
   await page.evaluate(() => {
     const s = JSON.parse(localStorage.getItem("reactor.session"));
     localStorage.setItem("reactor.session", JSON.stringify({ ...s, accessToken: "expired.not.valid" }));
@@ -391,6 +396,20 @@ async function walk(browser, size) {
     check(await tid("send").isVisible(), "Send is not visible at 360 px");
     await shot("360px-dark");
   }
+
+  // ---- sign out, and in again: the conversations are still there ----
+  await openList();
+  await tid("sign-out").click();
+  await tid("auth").waitFor();
+  check((await page.evaluate(() => localStorage.getItem("reactor.session"))) === null, "the tokens outlived signing out");
+  await tid("email").fill(email);
+  await tid("password").fill("correct horse battery staple");
+  await tid("sign-in").click();
+  await tid("auth").waitFor({ state: "hidden" });
+  await openList();
+  await tid("conversation").first().waitFor();
+  seen.signedBackIn = true;
+  await shot("signed-in-again");
 
   await context.close();
   return seen;

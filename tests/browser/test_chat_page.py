@@ -137,6 +137,7 @@ async def test_the_page_walked_on_a_wide_screen_and_a_phone(page_server: ServerT
         assert walk["socketRefreshed"], "a socket refused for its token did not refresh it"
         assert "You can send again in" in walk["rateLimited"]
         assert walk["composerInView"]
+        assert walk["signedBackIn"]
         assert not walk["consoleErrors"]
     assert seen["phone"]["drawer"] == ["closed", "open", "closed"]
     assert len(list(ARTIFACTS.glob("*.png"))) >= 20
