@@ -14,6 +14,9 @@ import { chromium } from "playwright-core";
 const [baseUrl, artifacts] = process.argv.slice(2);
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const TIMEOUT = 30_000;
+// Words in a reply the walk reloads, drops or watches from a second tab while it streams: at a
+// word every 60 ms, long enough for the page to rejoin it before it ends on a busy machine.
+const LONG = 80;
 const SIZES = [
   { name: "wide", viewport: { width: 1280, height: 800 }, isMobile: false, hasTouch: false },
   { name: "phone", viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
@@ -172,7 +175,7 @@ async function walk(browser, size) {
   await shot("tool-step");
 
   // ---- reload mid-reply: the reply in progress is rejoined and finishes ----
-  const long = words(`r${token}w`, 45);
+  const long = words(`r${token}w`, LONG);
   await send(long);
   await lastReply().filter({ hasText: `r${token}w3` }).waitFor();
   check((await lastReply().getAttribute("data-status")) === "STREAMING", "the reply was over before the reload");
@@ -180,17 +183,17 @@ async function walk(browser, size) {
   await page.locator('[data-testid="message-assistant"].streaming').waitFor();
   seen.resumedAfterReload = true;
   await shot("reloaded-mid-reply");
-  await lastReply().filter({ hasText: `r${token}w44` }).waitFor();
+  await lastReply().filter({ hasText: `r${token}w${LONG - 1}` }).waitFor();
   await idle();
   check((await lastReply().getAttribute("data-status")) === "COMPLETE", "the rejoined reply did not complete");
   await shot("rejoined-reply-finished");
 
   // ---- a dropped connection: the reply in progress is rejoined on a new socket ----
-  await send(words(`d${token}w`, 40));
+  await send(words(`d${token}w`, LONG));
   await lastReply().filter({ hasText: `d${token}w3` }).waitFor();
   const opened = sockets.length;
   await sockets.at(-1).close({ code: 1012, reason: "dropped by the walk" });
-  await lastReply().filter({ hasText: `d${token}w39` }).waitFor();
+  await lastReply().filter({ hasText: `d${token}w${LONG - 1}` }).waitFor();
   await idle();
   check(sockets.length > opened, "no new socket was opened after the drop");
   check((await lastReply().getAttribute("data-status")) === "COMPLETE", "the reply rejoined after the drop did not complete");
@@ -201,14 +204,14 @@ async function walk(browser, size) {
   const other = await context.newPage();
   watch(other);
   await other.goto(page.url());
-  await tid("message-assistant", other).filter({ hasText: `r${token}w44` }).waitFor();
-  const liveText = words(`l${token}w`, 30);
+  await tid("message-assistant", other).filter({ hasText: `r${token}w${LONG - 1}` }).waitFor();
+  const liveText = words(`l${token}w`, LONG);
   await send(liveText);
   await tid("message-user", other).filter({ hasText: `l${token}w0` }).waitFor();
   await other.locator('[data-testid="message-assistant"].streaming').filter({ hasText: `l${token}w` }).waitFor();
   seen.secondTabSawStreaming = true;
   await shot("second-tab-streaming", other);
-  await tid("message-assistant", other).filter({ hasText: `l${token}w29` }).waitFor();
+  await tid("message-assistant", other).filter({ hasText: `l${token}w${LONG - 1}` }).waitFor();
   await idle(other);
   await shot("second-tab-finished", other);
   await other.close();
