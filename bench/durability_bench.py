@@ -39,6 +39,7 @@ TOKENS = 200
 ROUNDS = 2
 IN_FLIGHT = 500
 IN_FLIGHT_SECONDS = 20.0
+IN_FLIGHT_SETTLE_SECONDS = 12.0
 
 CHAT = """subscription($c: UUID!, $m: String!, $model: String) {
   chat(conversationId: $c, message: $m, model: $model) { __typename ... on TextDelta { text } }
@@ -60,7 +61,7 @@ default_alias = "paced"
 max_retries = 0
 [ai.aliases]
 paced = ["paced/tps=20,n={TOKENS}"]
-slow = ["paced/tps=2,n=120"]
+slow = ["paced/tps=2,n=160"]
 [ai.providers.paced]
 base_url = "http://127.0.0.1:{provider_port}/v1"
 [chat]
@@ -135,8 +136,8 @@ async def _in_flight(base: str, database: str) -> dict[str, float]:
         for ws in sockets:  # every turn streaming
             while json.loads(await ws.recv())["type"] != "next":
                 pass
-        # pg_stat is flushed by backends about once a second: let it settle first.
-        await asyncio.sleep(2)
+        # An idle backend flushes its statistics within 10 s: let the openings' settle first.
+        await asyncio.sleep(IN_FLIGHT_SETTLE_SECONDS)
         commits, updates = await _database_counts(database)
         began = time.monotonic()
         await asyncio.sleep(IN_FLIGHT_SECONDS)
@@ -185,7 +186,8 @@ def main() -> None:
                         drop_database(server, database)
                         time.sleep(1)
             finally:
-                provider.terminate()
+                # Streams cut by the server's shutdown may hold a graceful exit: no grace here.
+                provider.kill()
                 provider.wait(timeout=30)
     results["ratio"] = round(
         results["durable_cpu_us_per_delta"] / results["baseline_cpu_us_per_delta"], 3
