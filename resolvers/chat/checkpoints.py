@@ -68,8 +68,12 @@ class Checkpoints:
         while True:
             await asyncio.sleep(self._services.chat.checkpoint_interval)
             due = [(r, r.text) for r in self._replies.values() if r.length > r.checkpointed]
-            if due:
+            if not due:
+                continue
+            try:
                 await self._services.turns.shielded(self._write(due))
+            except Exception as exc:  # noqa: BLE001 - the loop outlives any one batch
+                log.warning("checkpoints of %d replies failed: %s", len(due), type(exc).__name__)
 
     async def _write(self, due: list[tuple[Reply, str]]) -> None:
         if self.batched and await self._write_batch(due):
