@@ -36,7 +36,10 @@ def _claims(user: uuid.UUID) -> dict[str, str]:
 
 
 async def _open(engine: AsyncEngine, user: uuid.UUID, process: uuid.UUID) -> uuid.UUID:
-    """A turn in flight of `process` for `user`: its reply's id."""
+    """A turn in flight of `process` for `user`: its reply's id. The process beats, so that a
+    live server's sweep does not take its turns for a dead process's."""
+    async with service_transaction(engine) as conn:
+        await turn_queries.heartbeat(conn, process)
     async with rls_transaction(engine, _claims(user)) as conn:
         conversation = await conversation_queries.create(conn, "checkpoints")
         _history, reply = await turn_queries.open_turn(
