@@ -147,6 +147,9 @@ def login_role_server(chat_settings: Settings, database_url: str) -> Iterator[Se
         f'grant connect on database "{database}" to {role}',
         f"grant usage on schema public, auth to {role}",
         f"grant select on alembic_version to {role}",
+        # Its heartbeat, so that the other servers of this session do not sweep its turns as
+        # a dead process's; replies stay out of its reach.
+        f"grant select, insert, update on turn_processes to {role}",
     )
     asyncio.run(_as_superuser(database_url, *grants))
     url = make_url(database_url).set(username=role, password=None)
