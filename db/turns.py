@@ -1,8 +1,8 @@
 """Queries of durable chat turns (migration 0009): opening one, its checkpoints and final save,
 the per-user cap on turns in flight, and the processes' heartbeats and ghost sweeps.
 
-Opening, checkpoints and the final save run in the caller's RLS transaction; heartbeats and
-sweeps are the process's own bookkeeping across users, in `service_transaction`.
+Opening and the final save run in the caller's RLS transaction; heartbeats, sweeps and the
+batched checkpoints are the process's own bookkeeping across users, in `service_transaction`.
 """
 
 from __future__ import annotations
@@ -125,6 +125,31 @@ async def checkpoint(conn: AsyncConnection, reply_id: UUID, content: str) -> Non
         .where(messages.c.id == reply_id, messages.c.status == STREAMING)
         .values(content=content)
     )
+
+
+_CHECKPOINT_MANY = text(
+    "update messages m set content = v.content"
+    " from unnest(cast(:ids as uuid[]), cast(:users as uuid[]), cast(:contents as text[]))"
+    " as v(id, user_id, content), chat_turns t"
+    " where m.id = v.id and m.status = 'streaming'"
+    " and t.reply_id = v.id and t.user_id = v.user_id and t.process_id = :process"
+    " returning m.id"
+)
+
+
+async def checkpoint_many(
+    conn: AsyncConnection, process: UUID, replies: list[tuple[UUID, UUID, str]]
+) -> set[UUID]:
+    """Many replies' text so far in one statement, as the login role: `(reply id, its user,
+    text)`. A reply is written only while it is `streaming` and a turn in flight of `process`
+    for that user (a reply finished, deleted, or of another process or user is left alone).
+    Returns the ids written."""
+    ids, users, contents = zip(*replies, strict=True) if replies else ((), (), ())
+    result = await conn.execute(
+        _CHECKPOINT_MANY,
+        {"ids": list(ids), "users": list(users), "contents": list(contents), "process": process},
+    )
+    return {reply_id for (reply_id,) in result}
 
 
 async def finish(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.session import Transaction, rls_transaction
 from resolvers.auth.tokens import TokenVerifier, bearer_token
+from resolvers.chat.checkpoints import Checkpoints
 from resolvers.chat.live import TurnHub
 from resolvers.chat.registry import TurnRegistry
 from resolvers.errors import AppError, Unauthenticated
@@ -50,6 +51,11 @@ class Services:
     process_id: uuid.UUID = field(default_factory=uuid.uuid4)
     # Turns and conversation events across processes; set once the broker is up.
     relay: TurnRelay | None = None
+    # The streaming replies' checkpoints: one statement an interval for all of them.
+    checkpoints: Checkpoints = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checkpoints = Checkpoints(self)
 
 
 @dataclass

@@ -4,7 +4,8 @@
   `turns:control`; the process that runs it stops it.
 - **Rejoin live**: a follower elsewhere subscribes to `turn:<reply id>` and publishes `watch`;
   the process running the turn answers with a snapshot of the reply so far and then its
-  deltas, each with the offset it starts at, batched every `FLUSH_SECONDS`. Offsets make the
+  deltas, each with the offset it starts at: a delta at once, those that follow within
+  `FLUSH_SECONDS` together. Offsets make the
   follower exact whatever it receives twice; a gap or a silent owner falls back to the
   checkpoints in the database. An owner publishes only while someone watches (a watch lasts
   `WATCH_SECONDS` and is renewed), so a turn nobody else follows costs the broker nothing.
@@ -24,7 +25,7 @@ from uuid import UUID
 from db.broker import MAX_MESSAGE_BYTES, Broker, BrokerLost
 from db.records import MessageRow
 from resolvers.chat.events import TurnCompleted, TurnDelta, Usage
-from resolvers.chat.live import Followed, LiveTurn, TurnHub, TurnSnapshot
+from resolvers.chat.live import Followed, Follower, LiveTurn, TurnHub, TurnSnapshot
 
 log = logging.getLogger("reactor.chat.relay")
 
@@ -55,7 +56,12 @@ def _pieces(text: str) -> list[str]:
 
 
 class _Publisher:
-    """Publishes one local turn's text to its watchers elsewhere while they watch."""
+    """Publishes one local turn's text to its watchers elsewhere while they watch.
+
+    A delta is published at once when none was in the last `FLUSH_SECONDS`, and otherwise
+    with the others that arrive until then: a turn streaming at a model's pace is relayed
+    with no added wait, a burst in a few messages. An idle publisher sleeps until its next
+    event or the end of the watch, not every flush interval."""
 
     def __init__(self, broker: Broker, turn: LiveTurn, on_end: Callable[[UUID], object]) -> None:
         self.broker = broker
@@ -64,16 +70,16 @@ class _Publisher:
         self.until = 0.0
         self._on_end = on_end
         self._task: asyncio.Task[None] | None = None
+        self._follower: Follower | None = None
 
     def watch(self) -> None:
         self.until = asyncio.get_running_loop().time() + WATCH_SECONDS
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run())
-        else:
-            # A newcomer needs the text so far: the running publisher sends it again.
-            self._resnap = True
-
-    _resnap = False
+        elif self._follower is not None:
+            # A newcomer needs the text so far: a later snapshot wakes the running publisher,
+            # which sends it again.
+            self._follower.push(TurnSnapshot(""))
 
     async def _publish_text(self, kind: str, offset: int, text: str) -> None:
         for piece in _pieces(text):
@@ -82,31 +88,34 @@ class _Publisher:
             kind = "d"
 
     async def _run(self) -> None:
-        follower = self.turn.follow(snapshot=True)
+        follower = self._follower = self.turn.follow(snapshot=True)
         loop = asyncio.get_running_loop()
         offset = 0
         pending: list[str] = []
+        flushed = -FLUSH_SECONDS
         try:
             events = aiter(follower)
             snapshot = await anext(events)
             if isinstance(snapshot, TurnSnapshot):
                 await self._publish_text("s", 0, snapshot.text)
                 offset = len(snapshot.text)
-            while loop.time() < self.until:
+            while (now := loop.time()) < self.until:
+                wait = flushed + FLUSH_SECONDS - now if pending else self.until - now
                 try:
-                    event = await asyncio.wait_for(anext(events), FLUSH_SECONDS)
+                    event = await asyncio.wait_for(anext(events), max(wait, 0.001))
                 except TimeoutError:
                     event = None
                 if type(event) is TurnDelta:
                     pending.append(event.text)
-                    continue
+                    if loop.time() < flushed + FLUSH_SECONDS:
+                        continue
                 if pending:
                     text = "".join(pending)
                     pending.clear()
                     await self._publish_text("d", offset, text)
                     offset += len(text)
-                if self._resnap:
-                    self._resnap = False
+                    flushed = loop.time()
+                if isinstance(event, TurnSnapshot):
                     await self._publish_text("s", 0, self.turn.text[:offset])
                 if isinstance(event, TurnCompleted):
                     break
@@ -115,6 +124,7 @@ class _Publisher:
         except Exception as exc:  # noqa: BLE001 - watchers fall back to the checkpoints
             log.warning("relay: publishing reply %s failed: %s", self.turn.reply_id, exc)
         finally:
+            self._follower = None
             follower.close()
             if pending:
                 with contextlib.suppress(Exception):

@@ -3,7 +3,8 @@
 
 - Text PostgreSQL cannot store (NUL, a lone surrogate) is replaced with U+FFFD before it is
   both sent and saved, so the deltas joined always equal the saved reply.
-- A checkpoint writes the text so far at most every `[chat] checkpoint_interval` seconds, in a
+- A checkpoint writes the text so far at most every `[chat] checkpoint_interval` seconds, with
+  every other reply of this process in one statement (`resolvers/chat/checkpoints.py`), in a
   task of its own: the stream never waits for it. A crash loses at most that much text.
 - The final save keeps the text until it has committed: transient database errors (a dropped
   connection, a restarting server) are retried with backoff for `FINAL_SAVE_SECONDS`. If every
@@ -57,7 +58,6 @@ class Reply:
         conversation_id: UUID,
         reply_id: UUID,
         target: str,
-        checkpoint_interval: float,
         parent_id: UUID | None = None,
     ) -> None:
         self.ctx = ctx
@@ -76,10 +76,10 @@ class Reply:
         self._clock = loop.time
         self.began = loop.time()
         self.first_delta: float | None = None
-        self._interval = checkpoint_interval
-        self._checkpointed_at = self.began
-        self._checkpointed_length = 0
-        self._checkpointing: asyncio.Task[None] | None = None
+        self.user_id = ctx.user_id()
+        # The length of the text the last checkpoint wrote (set by `Checkpoints`).
+        self.checkpointed = 0
+        self._checkpoints = ctx.services.checkpoints
 
     @property
     def elapsed(self) -> float:
@@ -101,31 +101,18 @@ class Reply:
         if self.first_delta is None:
             self.first_delta = now
             CHAT_TIME_TO_FIRST_TOKEN.labels(target=self.target).observe(now - self.began)
+            self._checkpoints.add(self)
         self._parts.append(text)
         self.length += len(text)
-        if now - self._checkpointed_at >= self._interval and self._checkpointing is None:
-            self._checkpoint(now)
         return text
+
+    def stop_checkpoints(self) -> None:
+        """No more checkpoints: the reply is being saved, or was never opened."""
+        self._checkpoints.discard(self)
 
     def on_usage(self, event: UsageEvent) -> None:
         usage = Usage(event.prompt_tokens, event.completion_tokens, event.total_tokens)
         self.usage = usage if self.usage is None else self.usage + usage
-
-    def _checkpoint(self, now: float) -> None:
-        if self.length == self._checkpointed_length:
-            return
-        self._checkpointed_at = now
-        self._checkpointing = self.ctx.services.turns.save(self._write_checkpoint(self.text))
-
-    async def _write_checkpoint(self, text: str) -> None:
-        try:
-            async with self.ctx.db() as conn:
-                await turn_queries.checkpoint(conn, self.reply_id, text)
-            self._checkpointed_length = len(text)
-        except Exception as exc:  # noqa: BLE001 - the next checkpoint or the final save retries
-            log.warning("chat turn %s: checkpoint failed: %s", self.reply_id, type(exc).__name__)
-        finally:
-            self._checkpointing = None
 
     def _metadata(self, **extra: Any) -> dict[str, Any]:
         metadata: dict[str, Any] = {
@@ -177,6 +164,7 @@ class Reply:
     async def _finish(
         self, status: str, finish_reason: str, extra: dict[str, Any]
     ) -> MessageRow | None:
+        self.stop_checkpoints()
         text = self.text
         if status == turn_queries.INCOMPLETE:
             extra = {"incomplete": True, "reason": finish_reason, **extra}

@@ -220,7 +220,6 @@ class _Turn:
             opened.reply.conversation_id,
             opened.reply.id,
             route.targets[0].name,
-            chat.checkpoint_interval,
             opened.user_message.id,
         )
         self.max_tool_rounds = chat.max_tool_rounds
@@ -260,6 +259,7 @@ class _Turn:
                 await announce(self.ctx.services, saved.conversation_id, UPDATED, saved.id)
                 self._title(saved)
         finally:
+            self.reply.stop_checkpoints()
             self.ctx.services.hub.remove(self.live)
             registry.end(task)
             self._count()

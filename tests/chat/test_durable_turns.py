@@ -217,13 +217,15 @@ async def test_conversation_events_reach_another_device(
             token=token,
         )
         assert "errors" not in renamed
+        # The rename is read by the subscriber when it hears of it: delete only after that.
+        events = await asyncio.wait_for(_first_events(watcher, watch, 4, "conversationEvents"), 10)
         await gql(
             chat_client,
             "mutation($id: UUID!) { deleteConversation(id: $id) }",
             {"id": str(conversation_id)},
             token=token,
         )
-        events = await asyncio.wait_for(_all_events(watcher, watch, "conversationEvents"), 10)
+        events += await asyncio.wait_for(_all_events(watcher, watch, "conversationEvents"), 10)
     kinds = [e["__typename"] for e in events]
     assert kinds == [
         "MessageAdded",

@@ -327,6 +327,43 @@ async def test_a_turn_on_one_process_is_rejoined_and_watched_live_from_another(
     assert watched[2]["message"]["content"] == reply_to(message)
 
 
+async def test_a_second_follower_elsewhere_joining_mid_reply_gets_it_exactly(
+    cluster: Cluster, engine: AsyncEngine
+) -> None:
+    """The owner is already publishing to a first follower on B: the second one's watch wakes
+    it to send the text so far again, and both end with the reply exactly."""
+    token = mint_token(uuid.uuid4())
+    conversation = await _conversation(cluster.a, token)
+    message = " ".join(f"part{i}" for i in range(30))
+    variables = {"conversationId": conversation, "message": message, "model": "slow"}
+    async with (
+        GraphQLWebSocket(cluster.a.url, token) as on_a,
+        GraphQLWebSocket(cluster.b.url, token) as first,
+        GraphQLWebSocket(cluster.b.url, token) as second,
+    ):
+        chat = await on_a.start(CHAT, variables)
+        started, *_ = await _first(on_a, chat, 2, "chat")
+        reply_id = started["replyId"]
+        first_op = await first.start(RESUME, {"replyId": reply_id})
+        # The first follower is live (its snapshot and a delta) before the second joins.
+        early = await _first(first, first_op, 2, "resumeChat")
+        second_op = await second.start(RESUME, {"replyId": reply_id})
+        _, first_rest, second_events = await asyncio.gather(
+            _rest(on_a, chat, "chat"),
+            _rest(first, first_op, "resumeChat"),
+            _rest(second, second_op, "resumeChat"),
+        )
+    row = await _reply(engine, reply_id)
+    assert row["content"] == reply_to(message)
+    for events in (early + first_rest, second_events):
+        assert events[0]["__typename"] == "TextSnapshot"
+        assert events[-1]["__typename"] == "ChatCompleted"
+        assert _text_of(events) == row["content"]
+    # Live, delta by delta (3 characters each), not from the checkpoints (one a second).
+    deltas = [e for e in second_events if e["__typename"] == "TextDelta"]
+    assert len(deltas) > 20, "the second follower was not sent the live text"
+
+
 async def test_stop_chat_on_one_process_stops_a_turn_running_on_another(
     cluster: Cluster, engine: AsyncEngine, fake_provider: FakeProvider
 ) -> None:
