@@ -5,7 +5,13 @@ Every request's database work runs inside `rls_transaction`: the JWT claims go i
 set, so they end with the transaction and never leak into the next user of a pooled
 connection.
 
-Both kinds are a `Transaction`: used as `async with ... as conn` (committed on success,
+The processes' own work runs as the login role (`service_transaction`, for the auth tables),
+or as `turn_service` (`turn_service_transaction`, for the durable turns' bookkeeping across
+users: heartbeats, ghost sweeps, batched checkpoints), a role the login role may become and
+that holds only what that bookkeeping touches (migration 0014), so the login role itself
+needs no right on user data.
+
+All of them are a `Transaction`: used as `async with ... as conn` (committed on success,
 rolled back on error), or driven by hand with `start()`, `commit()` and `rollback()`.
 """
 
@@ -26,10 +32,14 @@ Claims = Mapping[str, Any]
 # The only roles a request may become; anything else in a token falls back to anon.
 REQUEST_ROLES = frozenset({"anon", "authenticated"})
 
+# What the processes become for the durable turns' bookkeeping (migration 0014).
+TURN_SERVICE_ROLE = "turn_service"
+
 # One round trip: both settings in one statement. set_config(..., true) is SET LOCAL.
 _SET_IDENTITY = text(
     "select set_config('request.jwt.claims', :claims, true), set_config('role', :role, true)"
 )
+_SET_ROLE = text("select set_config('role', :role, true)")
 
 
 def request_role(claims: Claims | None) -> str:
@@ -57,15 +67,22 @@ class Transaction:
     request starts, and only needs `rollback()` if a statement fails before that.
     """
 
-    def __init__(self, engine: AsyncEngine, identity: Identity | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, identity: Identity | None = None, *, role: str | None = None
+    ) -> None:
+        """`identity`: as that caller, under RLS; `role` (without one): as that role, with no
+        claims; neither: as the login role."""
+        if identity is not None and role is not None:
+            raise ValueError("a Transaction takes an identity or a role, not both")
         self._engine = engine
         self._identity = identity
+        self._role = role
         self._started = False
         # Set while the transaction is open; commit and rollback take it, so each ends it once.
         self._conn: AsyncConnection | None = None
 
     async def start(self) -> AsyncConnection:
-        """Check a connection out, begin, and take on the identity if there is one."""
+        """Check a connection out, begin, and take on the identity or role if there is one."""
         if self._started:
             raise RuntimeError("a Transaction starts once")
         self._started = True
@@ -76,6 +93,8 @@ class Transaction:
                 await conn.execute(
                     _SET_IDENTITY, {"claims": self._identity.claims, "role": self._identity.role}
                 )
+            elif self._role is not None:
+                await conn.execute(_SET_ROLE, {"role": self._role})
         except BaseException:
             await _to_the_end(conn.close())
             raise
@@ -149,3 +168,10 @@ def rls_transaction(engine: AsyncEngine, claims: Claims | None) -> Transaction:
 def service_transaction(engine: AsyncEngine) -> Transaction:
     """A transaction as the login role, for the few tables no request role may touch (auth)."""
     return Transaction(engine)
+
+
+def turn_service_transaction(engine: AsyncEngine) -> Transaction:
+    """A transaction as `turn_service` (`SET LOCAL ROLE`), for the durable turns' bookkeeping
+    across users. The login role must be granted it (docs/deploy.md); a superuser, as in
+    development, may become it anyway. Refused (SQLSTATE 42501) when it may not."""
+    return Transaction(engine, role=TURN_SERVICE_ROLE)

@@ -2,7 +2,8 @@
 the per-user cap on turns in flight, and the processes' heartbeats and ghost sweeps.
 
 Opening and the final save run in the caller's RLS transaction; heartbeats, sweeps and the
-batched checkpoints are the process's own bookkeeping across users, in `service_transaction`.
+batched checkpoints are the process's own bookkeeping across users, in
+`turn_service_transaction` (as the role `turn_service`, migration 0014).
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ _CHECKPOINT_MANY = text(
 async def checkpoint_many(
     conn: AsyncConnection, process: UUID, replies: list[tuple[UUID, UUID, str]]
 ) -> set[UUID]:
-    """Many replies' text so far in one statement, as the login role: `(reply id, its user,
+    """Many replies' text so far in one statement, as `turn_service`: `(reply id, its user,
     text)`. A reply is written only while it is `streaming` and a turn in flight of `process`
     for that user (a reply finished, deleted, or of another process or user is left alone).
     Returns the ids written."""

@@ -2,7 +2,7 @@
 
 Every `[chat] checkpoint_interval` seconds, while replies stream here, the text of each one
 that grew since it was last written goes to the database in one statement
-(`db/turns.py:checkpoint_many`, as the process's login role) instead of a transaction per
+(`db/turns.py:checkpoint_many`, as `turn_service`) instead of a transaction per
 reply: at 500 turns in flight that is one statement a second, not 500.
 
 - A reply is written only while it is `streaming` and a turn in flight of this process for
@@ -13,7 +13,7 @@ reply: at 500 turns in flight that is one statement a second, not 500.
 - The batch runs in a task of its own, so no stream waits for it, and shielded (the turn
   registry's `shielded`): a write that has begun ends, and shutdown waits for it. A failed
   batch is logged (reply counts, never text) and the next one writes what it missed.
-- Where the login role may not write replies (a login role granted only the `auth` tables,
+- Where the login role may not become `turn_service` (a deployment that has not granted it,
   docs/deploy.md), the first refusal switches this process to a transaction per reply as its
   user, under row-level security.
 """
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 
 from db import turns as turn_queries
-from db.session import service_transaction
+from db.session import turn_service_transaction
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -45,7 +45,7 @@ class Checkpoints:
         self._services = services
         self._replies: dict[UUID, Reply] = {}
         self._task: asyncio.Task[None] | None = None
-        # False once the login role was refused: each reply is then written as its user.
+        # False once turn_service was refused: each reply is then written as its user.
         self.batched = True
         # Statements run (batches, or single writes after a refusal), for the benchmarks.
         self.statements = 0
@@ -82,17 +82,19 @@ class Checkpoints:
             await self._write_one(reply, text)
 
     async def _write_batch(self, due: list[tuple[Reply, str]]) -> bool:
-        """True when the batch was tried as the login role (written or failed)."""
+        """True when the batch was tried as `turn_service` (written or failed)."""
         services = self._services
         rows = [(reply.reply_id, reply.user_id, text) for reply, text in due]
         self.statements += 1
         try:
-            async with service_transaction(services.engine) as conn:
+            async with turn_service_transaction(services.engine) as conn:
                 written = await turn_queries.checkpoint_many(conn, services.process_id, rows)
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE:
                 self.batched = False
-                log.warning("checkpoints: the login role may not write replies; one per reply")
+                log.warning(
+                    "checkpoints: the login role may not become turn_service; one per reply"
+                )
                 return False
             log.warning("checkpoints of %d replies failed: %s", len(rows), type(exc).__name__)
             return True

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from db import turns as turn_queries
 from db.records import MessageRow
-from db.session import service_transaction
+from db.session import turn_service_transaction
 from resolvers.context import Services
 
 log = logging.getLogger("reactor.chat.liveness")
@@ -48,7 +48,7 @@ class Liveness:
                 await self._task
         # Left cleanly: anything of ours still in flight is a ghost for the others to sweep.
         with contextlib.suppress(Exception):
-            async with service_transaction(self.services.engine) as conn:
+            async with turn_service_transaction(self.services.engine) as conn:
                 await turn_queries.leave(conn, self.services.process_id)
 
     async def _run(self) -> None:
@@ -62,11 +62,11 @@ class Liveness:
                 log.warning("heartbeat or sweep failed: %s", type(exc).__name__)
 
     async def beat(self) -> None:
-        async with service_transaction(self.services.engine) as conn:
+        async with turn_service_transaction(self.services.engine) as conn:
             await turn_queries.heartbeat(conn, self.services.process_id)
 
     async def sweep(self) -> list[MessageRow]:
-        async with service_transaction(self.services.engine) as conn:
+        async with turn_service_transaction(self.services.engine) as conn:
             marked = await turn_queries.sweep(
                 conn,
                 dead_after=self.lease,

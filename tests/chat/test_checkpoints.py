@@ -1,7 +1,7 @@
 """The batched checkpoint statement writes only what a checkpoint may: the streaming replies of
 this process's turns, each for its own user. A finished reply, one deleted mid-turn, another
 process's and anyone else's are left as they are. Where the login role may not write replies
-(docs/deploy.md's production layout), replies are still checkpointed, each as its user."""
+(a login role not granted `turn_service`), replies are still checkpointed, each as its user."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import asyncpg
 import httpx
@@ -22,7 +23,7 @@ from app.asgi import create_app
 from app.settings import Settings
 from db import conversations as conversation_queries
 from db import turns as turn_queries
-from db.session import rls_transaction, service_transaction
+from db.session import rls_transaction, service_transaction, turn_service_transaction
 from tests.chat.conftest import saved_messages, unique
 from tests.chat.fake_provider import reply_to
 from tests.chat.test_chat_interruptions import eventually
@@ -38,7 +39,7 @@ def _claims(user: uuid.UUID) -> dict[str, str]:
 async def _open(engine: AsyncEngine, user: uuid.UUID, process: uuid.UUID) -> uuid.UUID:
     """A turn in flight of `process` for `user`: its reply's id. The process beats, so that a
     live server's sweep does not take its turns for a dead process's."""
-    async with service_transaction(engine) as conn:
+    async with turn_service_transaction(engine) as conn:
         await turn_queries.heartbeat(conn, process)
     async with rls_transaction(engine, _claims(user)) as conn:
         conversation = await conversation_queries.create(conn, "checkpoints")
@@ -65,7 +66,7 @@ async def _content(engine: AsyncEngine, reply: uuid.UUID) -> str | None:
 async def _checkpoint(
     engine: AsyncEngine, process: uuid.UUID, rows: list[tuple[uuid.UUID, uuid.UUID, str]]
 ) -> set[uuid.UUID]:
-    async with service_transaction(engine) as conn:
+    async with turn_service_transaction(engine) as conn:
         return await turn_queries.checkpoint_many(conn, process, rows)
 
 
@@ -136,9 +137,25 @@ async def _as_superuser(url: str, *statements: str) -> None:
         await conn.close()
 
 
+async def _beat_for(url: str, process: uuid.UUID, lasting: timedelta | None) -> None:
+    """A heartbeat of `process` that holds for `lasting`; None: none."""
+    conn = await asyncpg.connect(_plain(url))
+    try:
+        await conn.execute("delete from turn_processes where id = $1", process)
+        if lasting is not None:
+            await conn.execute(
+                "insert into turn_processes (id, heartbeat_at) values ($1, now() + $2)",
+                process,
+                lasting,
+            )
+    finally:
+        await conn.close()
+
+
 @pytest.fixture
 def login_role_server(chat_settings: Settings, database_url: str) -> Iterator[ServerThread]:
-    """The chat app served through a login role granted no table of replies (docs/deploy.md)."""
+    """The chat app served through a login role not granted `turn_service`, so refused every
+    table of replies (docs/deploy.md before migration 0014)."""
     role = f"reactor_app_{uuid.uuid4().hex[:8]}"
     database = make_url(database_url).database
     grants = (
@@ -147,9 +164,6 @@ def login_role_server(chat_settings: Settings, database_url: str) -> Iterator[Se
         f'grant connect on database "{database}" to {role}',
         f"grant usage on schema public, auth to {role}",
         f"grant select on alembic_version to {role}",
-        # Its heartbeat, so that the other servers of this session do not sweep its turns as
-        # a dead process's; replies stay out of its reach.
-        f"grant select, insert, update on turn_processes to {role}",
     )
     asyncio.run(_as_superuser(database_url, *grants))
     url = make_url(database_url).set(username=role, password=None)
@@ -160,9 +174,17 @@ def login_role_server(chat_settings: Settings, database_url: str) -> Iterator[Se
             )
         }
     )
+    app = create_app(settings)
     try:
-        with ServerThread(create_app(settings)) as thread:
-            yield thread
+        with ServerThread(app) as thread:
+            # It may not beat itself: a heartbeat that lasts the test, so that the other
+            # servers of this session do not sweep its turns as a dead process's.
+            process = app.state.services.process_id
+            asyncio.run(_beat_for(database_url, process, timedelta(hours=1)))
+            try:
+                yield thread
+            finally:
+                asyncio.run(_beat_for(database_url, process, None))
     finally:
         asyncio.run(
             _as_superuser(database_url, f"drop owned by {role}", f"drop role if exists {role}")
@@ -199,4 +221,4 @@ async def test_a_login_role_refused_the_batch_still_checkpoints_each_reply(
     assert saved, "no checkpoint while the reply streamed"
     assert reply_to(message).startswith(saved)
     assert len(saved) < len(reply_to(message))
-    assert "the login role may not write replies" in caplog.text
+    assert "the login role may not become turn_service" in caplog.text

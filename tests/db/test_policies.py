@@ -96,3 +96,40 @@ async def test_a_grant_slipped_onto_auth_still_shows_request_roles_nothing(
         visible = (await conn.execute(text("select count(*) from auth.users"))).scalar_one()
         await transaction.rollback()
     assert visible == 0
+
+
+async def test_turn_service_reaches_only_the_turns_bookkeeping_under_forced_rls(
+    engine: AsyncEngine,
+) -> None:
+    """Migration 0014 grants `turn_service` exactly what the processes' bookkeeping touches."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("""
+                select g.table_name as name, string_agg(distinct g.privilege_type, ',') as rights,
+                       bool_and(c.relforcerowsecurity) as forced
+                from (
+                  select table_schema, table_name, privilege_type
+                  from information_schema.role_table_grants where grantee = 'turn_service'
+                  union
+                  select table_schema, table_name, privilege_type || '(' || column_name || ')'
+                  from information_schema.column_privileges where grantee = 'turn_service'
+                    and (table_schema, table_name, privilege_type) not in (
+                      select table_schema, table_name, privilege_type
+                      from information_schema.role_table_grants where grantee = 'turn_service'
+                    )
+                ) g
+                join pg_class c on c.oid = (quote_ident(g.table_schema) || '.'
+                                            || quote_ident(g.table_name))::regclass
+                group by g.table_name
+            """)
+        )
+        reached = {r.name: (set(r.rights.split(",")), r.forced) for r in rows}
+    assert reached == {
+        "turn_processes": ({"SELECT", "INSERT", "UPDATE", "DELETE"}, True),
+        "chat_turns": ({"SELECT", "DELETE"}, True),
+        "messages": (
+            {"SELECT", "UPDATE(content)", "UPDATE(status)", "UPDATE(metadata)"},
+            True,
+        ),
+        "conversations": ({"SELECT(id)", "SELECT(user_id)"}, True),
+    }

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import conversations
 from db.engine import create_engine
-from db.session import rls_transaction
+from db.session import rls_transaction, turn_service_transaction
 
 
 @pytest.fixture
@@ -51,6 +51,17 @@ async def test_identity_and_role_end_with_the_transaction(one_connection: AsyncE
     assert inside == "authenticated"
     assert row.current_user != "authenticated"
     assert row.claims == ""
+
+
+async def test_the_turn_service_role_ends_with_its_transaction(
+    one_connection: AsyncEngine,
+) -> None:
+    async with turn_service_transaction(one_connection) as conn:
+        inside = (await conn.execute(text("select current_user"))).scalar_one()
+    async with one_connection.connect() as conn:
+        after = (await conn.execute(text("select current_user"))).scalar_one()
+    assert inside == "turn_service"
+    assert after != "turn_service"
 
 
 async def test_a_failed_transaction_leaves_no_identity_behind(one_connection: AsyncEngine) -> None:

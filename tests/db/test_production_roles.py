@@ -1,6 +1,8 @@
 """The production role layout of docs/deploy.md, run for real: an owner that migrates, and a
-`noinherit` login role for the replicas that can only become anon/authenticated and reach
-the auth tables. The whole product works through it, and the login role alone reads nothing."""
+`noinherit` login role for the replicas that can only become anon/authenticated/turn_service
+and reach the auth tables. The whole product works through it, the processes' turn
+bookkeeping included (heartbeats, ghost sweeps, batched checkpoints), and the login role alone
+reads nothing."""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ from tests.support.server import ServerThread
 class Layout:
     owner_url: str
     app_url: str
+    # The superuser's, for setting up what the test needs behind the roles' backs.
+    admin_url: str
 
 
 def _as(url: str, user: str) -> str:
@@ -76,6 +80,7 @@ def layout(settings: Settings) -> Iterator[Layout]:
                 with_database(server, database),
                 f"create role {app} login noinherit nobypassrls",
                 f"grant anon, authenticated to {app}",
+                f"grant turn_service to {app}",
                 f'grant connect on database "{database}" to {app}',
                 f"grant usage on schema public, auth to {app}",
                 f"grant select on alembic_version to {app}",
@@ -83,7 +88,11 @@ def layout(settings: Settings) -> Iterator[Layout]:
                 f"grant usage, select on all sequences in schema auth to {app}",
             )
         )
-        yield Layout(owner_url=owner_url, app_url=_as(with_database(server, database), app))
+        yield Layout(
+            owner_url=owner_url,
+            app_url=_as(with_database(server, database), app),
+            admin_url=with_database(server, database),
+        )
     finally:
         asyncio.run(
             _run(
@@ -129,12 +138,117 @@ async def test_the_product_works_through_the_login_role(served: httpx.AsyncClien
     assert [e["node"]["id"] for e in listed["data"]["conversations"]["edges"]] == [conversation]
 
 
+def _slow_settings(settings: Settings, layout: Layout) -> Settings:
+    """Served through the login role, replies streaming slowly enough to be checkpointed."""
+    return settings.model_copy(
+        update={
+            "database": settings.database.model_copy(update={"url": SecretStr(layout.app_url)}),
+            "ai": settings.ai.model_copy(update={"local_delay_ms": 20}),
+            "chat": settings.chat.model_copy(update={"checkpoint_interval": 0.05}),
+        }
+    )
+
+
+async def _ghost(layout: Layout) -> tuple[uuid.UUID, uuid.UUID]:
+    """A turn left streaming by a process that stopped beating a minute ago: (its process,
+    its reply)."""
+    conn = await asyncpg.connect(_plain(layout.admin_url))
+    try:
+        process, user = uuid.uuid4(), uuid.uuid4()
+        conversation = await conn.fetchval(
+            "insert into conversations (user_id, title) values ($1, 'ghost') returning id", user
+        )
+        reply = await conn.fetchval(
+            "insert into messages (conversation_id, role, content, status)"
+            " values ($1, 'assistant', 'cut sho', 'streaming') returning id",
+            conversation,
+        )
+        await conn.execute(
+            "insert into turn_processes (id, heartbeat_at) values ($1, now() - interval '1 minute')",
+            process,
+        )
+        await conn.execute(
+            "insert into chat_turns (user_id, process_id, reply_id) values ($1, $2, $3)",
+            user,
+            process,
+            reply,
+        )
+        return process, reply
+    finally:
+        await conn.close()
+
+
+async def test_the_login_role_keeps_the_books_of_turns(settings: Settings, layout: Layout) -> None:
+    """Heartbeat, ghost sweep at start-up and batched checkpoints, all as `reactor_app`."""
+    dead_process, ghost_reply = await _ghost(layout)
+    app = create_app(_slow_settings(settings, layout))
+    with ServerThread(app) as thread:
+        services = app.state.services
+        admin = await asyncpg.connect(_plain(layout.admin_url))
+        try:
+            beats = await admin.fetchval(
+                "select count(*) from turn_processes where id = $1", services.process_id
+            )
+            swept = await admin.fetchrow(
+                "select status, content, metadata->>'finish_reason' as reason from messages"
+                " where id = $1",
+                ghost_reply,
+            )
+            turns_left = await admin.fetchval(
+                "select count(*) from chat_turns where process_id = $1", dead_process
+            )
+        finally:
+            await admin.close()
+        assert beats == 1, "the process's heartbeat was not written"
+        assert (swept["status"], swept["content"], swept["reason"]) == (
+            "incomplete",
+            "cut sho",
+            "interrupted",
+        )
+        assert turns_left == 0
+
+        async with httpx.AsyncClient(base_url=thread.url, timeout=60) as client:
+            signed_up = await gql(
+                client,
+                'mutation($e: String!) { signUp(email: $e, password: "correct horse battery") { accessToken } }',
+                {"e": f"{uuid.uuid4().hex[:10]}@example.com"},
+            )
+            token = signed_up["data"]["signUp"]["accessToken"]
+            made = await gql(client, "mutation { createConversation { id } }", token=token)
+            message = " ".join(f"word{i}" for i in range(60))
+            sent = await gql(
+                client,
+                "mutation($c: UUID!, $m: String!) { sendMessage(conversationId: $c, message: $m) { content } }",
+                {"c": made["data"]["createConversation"]["id"], "m": message},
+                token=token,
+            )
+        assert sent["data"]["sendMessage"] == {"content": f"Echo: {message}"}
+        checkpoints = services.checkpoints
+        assert checkpoints.statements > 0, "the reply was never checkpointed"
+        assert checkpoints.batched, "the login role was refused the batched checkpoint"
+
+
 async def test_the_login_role_alone_reads_no_user_data(layout: Layout) -> None:
     conn = await asyncpg.connect(_plain(layout.app_url))
     try:
-        for table in ("conversations", "messages", "products"):
+        for table in ("conversations", "messages", "products", "chat_turns", "turn_processes"):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.fetch(f"select * from {table}")  # noqa: S608 - fixed names
+    finally:
+        await conn.close()
+
+
+async def test_turn_service_reads_no_conversation(layout: Layout) -> None:
+    """`turn_service` reads `conversations` only for the messages policy's subquery, and
+    `conversations_owner` shows it no row."""
+    await _ghost(layout)
+    conn = await asyncpg.connect(_plain(layout.app_url))
+    try:
+        async with conn.transaction():
+            await conn.execute("set local role turn_service")
+            assert await conn.fetch("select id, user_id from conversations") == []
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.fetch("select title from conversations")
     finally:
         await conn.close()
 

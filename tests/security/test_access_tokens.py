@@ -58,6 +58,8 @@ async def test_payload_edited_after_signing_is_refused(client: httpx.AsyncClient
         {"sub": "not-a-uuid"},
         {"sub": None},
         {"role": "service_role"},
+        # What the processes become for their own bookkeeping: never a request's role.
+        {"role": "turn_service"},
     ],
 )
 async def test_wrong_claims_are_refused(
