@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import asyncpg
 from sqlalchemy.exc import DBAPIError
 
 CONVERSATION_NOT_FOUND = "RX404"
@@ -40,8 +41,11 @@ class MessageNotFound(Exception):
     """The message does not exist, or row-level security hides it from the caller."""
 
 
-def _sqlstate(exc: DBAPIError) -> tuple[str | None, str | None]:
-    return getattr(exc.orig, "sqlstate", None), getattr(exc.orig, "detail", None)
+def _sqlstate(exc: DBAPIError | asyncpg.PostgresError) -> tuple[str | None, str | None]:
+    # Through SQLAlchemy the driver's error is `orig`; a statement sent on the driver's own
+    # connection (db/completion_calls.py) raises it as it is.
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(error, "sqlstate", None), getattr(error, "detail", None)
 
 
 @contextmanager
@@ -50,7 +54,7 @@ def refusals() -> Iterator[None]:
     TurnsInFlightReached."""
     try:
         yield
-    except DBAPIError as exc:
+    except (DBAPIError, asyncpg.PostgresError) as exc:
         state, detail = _sqlstate(exc)
         if state == CONVERSATION_NOT_FOUND:
             raise ConversationNotFound from None

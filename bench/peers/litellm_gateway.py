@@ -9,8 +9,10 @@
   for the non-streaming figures, so the client's cost is not the measure; the streaming
   figure is the server's own CPU (from /proc) over the chunks its clients received.
 - Our server runs as `reactor-chat serve` runs it (one uvicorn worker), with the hourly limit
-  and the cap on turns in flight on (set high enough that a run is not refused), each client
-  a user of its own; LiteLLM runs without a database, as its quick start does.
+  and the cap on turns in flight on, set high enough that a run is not refused. Requests take
+  turns among KEYS users, so no user's hour holds more entries than a production limit would
+  let it (the limit's check reads the user's entries of the hour). LiteLLM runs without a
+  database, as its quick start does.
 
 Figures: added p50 at one client (p50 through the server minus p50 of the same request sent
 straight upstream), requests/s at 32 clients, and CPU per streamed chunk at 50 streams of
@@ -50,6 +52,7 @@ RESULTS = HERE.parent / "results" / "peers_litellm.json"
 SECONDS = float(os.environ.get("BENCH_PEERS_SECONDS", "10"))
 CLIENTS = 32
 STREAMS = 50
+KEYS = 64
 TOKENS_PER_SECOND = 20
 STREAM_TOKENS = 40
 STREAM_WARM_UP_S = 3.0
@@ -172,7 +175,7 @@ base_url = "{upstream}/v1"
 [chat]
 # On, and high enough that a run is never refused: every request is counted and checked.
 max_messages_per_hour = 1000000
-max_turns_in_flight = 8
+max_turns_in_flight = 16
 tools = []
 """,
         encoding="utf-8",
@@ -354,9 +357,13 @@ async def _streams(target: Target, upstream_pid: int) -> dict[str, Any]:
 def _measure(target: Target, upstream_pid: int) -> dict[str, Any]:
     print(f"  {target.name}: non-streaming, 1 client", flush=True)
     wrk(target.url, target.model, target.keys, CLIENTS, 2)  # warm-up: pools, caches
-    one = wrk(target.url, target.model, target.keys[:1], 1, SECONDS)
+    one = wrk(target.url, target.model, target.keys, 1, SECONDS)
     print(f"  {target.name}: non-streaming, {CLIENTS} clients", flush=True)
+    cpu = None if target.pid is None else _tree_cpu(target.pid)
     many = wrk(target.url, target.model, target.keys, CLIENTS, SECONDS)
+    if cpu is not None and target.pid is not None:
+        spent = _tree_cpu(target.pid) - cpu
+        many["server_cpu_us_per_request"] = round(spent / max(1, many["requests"]) * 1e6)
     figures: dict[str, Any] = {"one_client": one, f"{CLIENTS}_clients": many}
     if target.stream_model:
         print(f"  {target.name}: {STREAMS} streams at {TOKENS_PER_SECOND} tokens/s", flush=True)
@@ -450,7 +457,7 @@ def main() -> dict[str, Any]:
                 theirs, their_port = _start_litellm(litellm, directory, upstream)
                 processes.append(theirs)
             _wait_up(f"http://127.0.0.1:{our_port}/healthz")
-            keys = tuple(mint_token(uuid.uuid4(), ttl=3600) for _ in range(max(CLIENTS, STREAMS)))
+            keys = tuple(mint_token(uuid.uuid4(), ttl=3600) for _ in range(KEYS))
             targets = [
                 Target(
                     "direct", upstream + "/v1/chat/completions", NON_STREAMING_MODEL, "", ("x",)
