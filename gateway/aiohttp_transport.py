@@ -108,7 +108,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         """Connections serving a response right now (aiohttp's own count of them)."""
         if self._session is None or self._session.connector is None:
             return 0
-        return len(self._session.connector._acquired)  # type: ignore[attr-defined]
+        return len(self._session.connector._acquired)
 
     async def aclose(self) -> None:
         if self._session is not None:
