@@ -5,6 +5,9 @@
   it was sent (ns), the first also with the time the request arrived, so a client can tell
   what lies in between was added (the chat benchmark).
 
+A request with `"stream": false` gets the whole `chat.completion` of K words at once (peers
+that call upstream without streaming, bench/peers/).
+
 Run as `python -m bench.fake_openai PORT`; it serves until killed.
 """
 
@@ -19,6 +22,7 @@ from typing import Any
 import uvicorn
 
 _HEAD = [(b"content-type", b"text/event-stream")]
+_JSON_HEAD = [(b"content-type", b"application/json")]
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -30,6 +34,25 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
     }
     return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+def _completion(count: int) -> bytes:
+    body = {
+        "id": "chatcmpl-bench0123456789",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "openai/gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": " word" * count},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": count, "total_tokens": 5 + count},
+    }
+    return json.dumps(body).encode()
 
 
 DELTA = _chunk({"content": " word"})
@@ -51,8 +74,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    options = dict(p.split("=") for p in json.loads(body)["model"].split(","))
+    request = json.loads(body)
+    options = dict(p.split("=") for p in request["model"].split(","))
     count = int(options["n"])
+    if not request.get("stream"):
+        await send({"type": "http.response.start", "status": 200, "headers": _JSON_HEAD})
+        await send({"type": "http.response.body", "body": _completion(count)})
+        return
 
     async def part(data: bytes) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": True})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import asyncpg
 from sqlalchemy.exc import DBAPIError
 
 CONVERSATION_NOT_FOUND = "RX404"
@@ -48,13 +49,17 @@ class MessageIdTaken(Exception):
     with another text, or of another user (then only the primary key says so)."""
 
 
-def _sqlstate(exc: DBAPIError) -> tuple[str | None, str | None]:
-    return getattr(exc.orig, "sqlstate", None), getattr(exc.orig, "detail", None)
+def _sqlstate(exc: DBAPIError | asyncpg.PostgresError) -> tuple[str | None, str | None]:
+    # Through SQLAlchemy the driver's error is `orig`; a statement sent on the driver's own
+    # connection (db/completion_calls.py) raises it as it is.
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(error, "sqlstate", None), getattr(error, "detail", None)
 
 
-def _constraint(exc: DBAPIError) -> str | None:
-    # The driver's own error, under SQLAlchemy's adapter, names the violated constraint.
-    return getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+def _constraint(exc: DBAPIError | asyncpg.PostgresError) -> str | None:
+    # The driver's own error (under SQLAlchemy's adapter, its cause) names the constraint.
+    error = getattr(exc.orig, "__cause__", None) if isinstance(exc, DBAPIError) else exc
+    return getattr(error, "constraint_name", None)
 
 
 @contextmanager
@@ -62,7 +67,7 @@ def refusals() -> Iterator[None]:
     """Turns the functions' refusals into the exceptions above."""
     try:
         yield
-    except DBAPIError as exc:
+    except (DBAPIError, asyncpg.PostgresError) as exc:
         state, detail = _sqlstate(exc)
         if state == CONVERSATION_NOT_FOUND:
             raise ConversationNotFound from None

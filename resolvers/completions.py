@@ -1,5 +1,7 @@
 """The gateway's OpenAI-compatible surface for a signed-in user: who may call it, and how
-often. Each request counts against the same hourly allowance as a chat message."""
+often. Each request counts against the same hourly allowance as a chat message, and is one
+of the caller's turns in flight until it ends; admitting it and ending it are one statement
+each (db/completion_calls.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from uuid import UUID
 
-from db import turns as turn_queries
+from db import completion_calls
+from db.session import Identity
 from gateway.errors import CompletionFailed
 from gateway.events import Completion, Event
 from gateway.request import ChatRequest
@@ -28,6 +31,8 @@ class Admitted:
     route: Route
     # Its place among the caller's turns in flight, given back when the call ends.
     turn_id: UUID
+    # Who gives it back.
+    identity: Identity
 
     @property
     def model_name(self) -> str:
@@ -64,23 +69,23 @@ async def admit(ctx: RequestContext, request: ChatRequest) -> Admitted:
     check_bounds(ctx, request)
     route = resolve_model(ctx, request.model)
     chat = ctx.services.chat
+    identity = Identity.of(ctx.claims)
     with message_limits.enforced(chat.max_messages_per_hour, chat.max_turns_in_flight):
-        async with ctx.db() as conn:
-            await message_limits.admit(conn, chat.max_messages_per_hour)
-            # A call in flight counts with the chat turns under the same per-user cap.
-            turn_id = await turn_queries.begin(
-                conn, max_in_flight=chat.max_turns_in_flight, process=ctx.services.process_id
-            )
+        # A call in flight counts with the chat turns under the same per-user cap.
+        turn_id = await completion_calls.admit(
+            ctx.services.engine,
+            identity,
+            per_hour=chat.max_messages_per_hour,
+            max_in_flight=chat.max_turns_in_flight,
+            process=ctx.services.process_id,
+        )
     # Providers see which of our users asked, for their abuse tracking.
-    return Admitted(dataclasses.replace(request, user=str(user_id)), route, turn_id)
+    return Admitted(dataclasses.replace(request, user=str(user_id)), route, turn_id, identity)
 
 
 async def _end(ctx: RequestContext, admitted: Admitted) -> None:
-    async def end() -> None:
-        async with ctx.db() as conn:
-            await turn_queries.end(conn, admitted.turn_id)
-
-    await ctx.services.turns.shielded(end())
+    end = completion_calls.end(ctx.services.engine, admitted.identity, admitted.turn_id)
+    await ctx.services.turns.shielded(end)
 
 
 async def stream(ctx: RequestContext, admitted: Admitted) -> AsyncGenerator[Event, None]:

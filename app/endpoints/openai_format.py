@@ -235,14 +235,40 @@ class ChunkEncoder:
         return [error_body(event.message, event.kind)]
 
 
+def _sse(chunk: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+
+
+class _TextChunks:
+    """A text delta's SSE event, serialised once per stream: the chunk around the text is the
+    same for every delta, so only the text is encoded per delta. Byte for byte what `_sse`
+    makes of the encoder's chunk (tested)."""
+
+    _MARK = "\x00text\x00"
+
+    def __init__(self, encoder: ChunkEncoder) -> None:
+        template = _sse(encoder._chunk({"content": self._MARK}))
+        self.head, _, self.tail = template.partition(json.dumps(self._MARK).encode())
+
+    def event(self, text: str) -> bytes:
+        return self.head + json.dumps(text).encode() + self.tail
+
+
 async def sse_stream(
     events: AsyncIterator[Event], model: str, include_usage: bool
 ) -> AsyncIterator[bytes]:
     """The body of a streaming response: `data: {chunk}` events, then `data: [DONE]`."""
     encoder = ChunkEncoder(model, include_usage)
+    text = _TextChunks(encoder)
     async for event in events:
+        if type(event) is TextDelta:
+            yield text.event(event.text)
+            continue
         for chunk in encoder.encode(event):
-            yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+            yield _sse(chunk)
+        if isinstance(event, Started):
+            # The chunks name the target from here on.
+            text = _TextChunks(encoder)
         if isinstance(event, ErrorEvent):
             break
     yield b"data: [DONE]\n\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -23,6 +24,7 @@ from app.endpoints.openai_format import (
     sse_stream,
 )
 from gateway import AISettings, ErrorEvent, Gateway, UnknownModel
+from gateway.events import Event, Finished, Started, TextDelta
 
 SEARCH_TOOL = {
     "type": "function",
@@ -195,3 +197,38 @@ def test_both_token_limits_are_accepted_only_when_they_agree() -> None:
     assert same.request.max_tokens == 30
     with pytest.raises(InvalidRequest, match="differ"):
         parse_chat_request({"messages": hi, "max_tokens": 10**6, "max_completion_tokens": 30})
+
+
+TEXTS = [
+    "",
+    "word",
+    ' "quoted" \\ slash / ',
+    "line\nbreak\ttab\r",
+    "héllo ✓ 🎉",
+    "\x00\x1f\x7f",
+    "\ud83d",
+]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+async def test_a_text_delta_serialised_once_is_the_chunk_the_encoder_makes(text: str) -> None:
+    events: list[Event] = [Started("fake/target"), TextDelta(text), Finished("stop")]
+
+    async def stream() -> AsyncIterator[Event]:
+        for event in events:
+            yield event
+
+    body = [part async for part in sse_stream(stream(), "fast", False)]
+    encoder = ChunkEncoder("fast", False)
+    expected = [chunk for event in events for chunk in encoder.encode(event)]
+    assert body[-1] == b"data: [DONE]\n\n"
+    sent = [json.loads(part.removeprefix(b"data: ")) for part in body[:-1]]
+    assert all(part.endswith(b"\n\n") for part in body)
+    assert len({chunk.pop("id") for chunk in sent}) == 1
+    for chunk in expected:
+        chunk.pop("id")
+    assert sent == expected
+    # Compact, as every other chunk is.
+    for part, chunk in zip(body, sent, strict=False):
+        reencoded = json.dumps({"id": encoder.id, **chunk}, separators=(",", ":"))
+        assert len(part) == len(b"data: \n\n") + len(reencoded)

@@ -15,7 +15,7 @@ from fake_upstream import (
     ServerThread,
 )
 
-from gateway import AISettings, Gateway
+from gateway import AISettings, Gateway, create_http_client
 from gateway.config import ProviderSettings
 
 
@@ -29,7 +29,8 @@ def fake() -> Iterator[FakeUpstream]:
 
 @pytest_asyncio.fixture(scope="session")
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    # The client the app makes, so its transport meets every failure the fake can stage.
+    async with create_http_client(AISettings()) as client:
         yield client
 
 

@@ -20,6 +20,7 @@ from fake_upstream import (
 )
 
 from gateway import ErrorEvent, Finished, Gateway, Started, TextDelta
+from gateway.aiohttp_transport import AiohttpTransport
 from gateway.config import ProviderSettings
 
 OK = Reply(parts=text_stream(["fine"]))
@@ -226,11 +227,12 @@ async def test_when_every_target_fails_the_stream_is_one_error_event(
 
 
 def _checked_out(http: httpx.AsyncClient) -> int:
-    """Connections of httpx's pool serving a response right now. Checked the moment a close
-    returns, it tells an explicit close from Python's async-generator finalizer, which would
-    close the response too, but only on a later turn of the event loop."""
-    pool = http._transport._pool  # type: ignore[attr-defined]  # httpcore's pool behind httpx
-    return sum(1 for c in pool.connections if not (c.is_idle() or c.is_closed()))
+    """Connections of the client's pool serving a response right now. Checked the moment a
+    close returns, it tells an explicit close from Python's async-generator finalizer, which
+    would close the response too, but only on a later turn of the event loop."""
+    transport = http._transport  # the app's, gateway/aiohttp_transport.py
+    assert isinstance(transport, AiohttpTransport)
+    return transport.connections_in_use()
 
 
 async def test_closing_the_stream_closes_the_upstream_connection(
