@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: serve test lint typecheck bench install clean
+.PHONY: serve test lint typecheck bench bench-peers install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,19 @@ test: lint typecheck tests/clients/node_modules tests/browser/node_modules
 
 bench: install
 	$(BIN)/python -m bench
+
+# The peers `make bench-peers` measures us against, each installed into its own ignored folder
+# under bench/peers/; one that cannot be installed is skipped (and said so) by the bench.
+PEER_INSTALLS := bench/peers/postgraphile/node_modules
+
+# PostGraphile v4, from the committed lockfile.
+bench/peers/postgraphile/node_modules: bench/peers/postgraphile/package-lock.json
+	if command -v npm >/dev/null; then cd bench/peers/postgraphile && npm ci --no-audit --no-fund && touch node_modules; else echo "npm not found: PostGraphile is left out"; fi
+
+# The same load generator for us and the peers: wrk, else bench/peers/load.py's own.
+bench-peers: install $(PEER_INSTALLS)
+	command -v wrk >/dev/null || apt-get install -y -q wrk || echo "wrk could not be installed: the Python load generator measures both sides"
+	$(BIN)/python -m bench.peers
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
