@@ -143,6 +143,11 @@ def _driver(conn: AsyncConnection) -> Any:
 async def _end(conn: AsyncConnection, statement: str) -> None:
     """Ends the driver's transaction with `statement` and returns the connection to the pool;
     a connection whose transaction may still be open is discarded instead, never pooled."""
+    if statement == "rollback" and conn.invalidated:
+        # A statement found the connection dead and SQLAlchemy has discarded it: nothing is
+        # left to roll back, and the caller's own error is the one to see.
+        await conn.close()
+        return
     try:
         await _run(conn, statement)
     except BaseException:
