@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.installed-run-$(SUM)
 TEST_STAMP := $(VENV)/.installed-test-$(SUM)
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: serve test lint typecheck bench install install-test clean vendor-graphiql
+.PHONY: serve test lint typecheck bench bench-peers install install-test clean vendor-graphiql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,19 @@ test: lint typecheck tests/clients/node_modules tests/browser/node_modules
 
 bench: install-test
 	$(BIN)/python -m bench
+
+# The peers `make bench-peers` measures us against, each installed into its own ignored folder
+# under bench/peers/; one that cannot be installed is skipped (and said so) by the bench.
+PEER_INSTALLS := bench/peers/postgraphile/node_modules
+
+# PostGraphile v4, from the committed lockfile.
+bench/peers/postgraphile/node_modules: bench/peers/postgraphile/package-lock.json
+	if command -v npm >/dev/null; then cd bench/peers/postgraphile && npm ci --no-audit --no-fund && touch node_modules; else echo "npm not found: PostGraphile is left out"; fi
+
+# The same load generator for us and the peers: wrk, else bench/peers/load.py's own.
+bench-peers: install $(PEER_INSTALLS)
+	command -v wrk >/dev/null || apt-get install -y -q wrk || echo "wrk could not be installed: the Python load generator measures both sides"
+	$(BIN)/python -m bench.peers
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,13 +3,20 @@ so a row that is not the caller's is simply not there."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
     RowMapping,
+    Select,
+    Uuid,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -35,6 +42,10 @@ _COLUMNS = (
     conversations.c.current_message_id,
     conversations.c.archived,
 )
+
+
+# page() builds rows by position.
+assert [c.name for c in _COLUMNS] == [f.name for f in fields(ConversationRow)]
 
 
 def _row(row: RowMapping) -> ConversationRow:
@@ -89,6 +100,27 @@ async def delete_one(conn: AsyncConnection, conversation_id: UUID) -> bool:
     return result.one_or_none() is not None
 
 
+def _page_statement(*, after: bool) -> Select[Any]:
+    """The statement behind `page()`, built once (with or without a cursor). Parameters:
+    archived, limit, and updated_at and id of the cursor."""
+    query = (
+        select(*_COLUMNS)
+        .where(conversations.c.archived == bindparam("archived", type_=Boolean))
+        .order_by(conversations.c.updated_at.desc(), conversations.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+    )
+    if after:
+        cursor = tuple_(
+            bindparam("updated_at", type_=DateTime(timezone=True)), bindparam("id", type_=Uuid)
+        )
+        query = query.where(tuple_(conversations.c.updated_at, conversations.c.id) < cursor)
+    return query
+
+
+_PAGE = _page_statement(after=False)
+_PAGE_AFTER = _page_statement(after=True)
+
+
 async def page(
     conn: AsyncConnection,
     *,
@@ -100,15 +132,14 @@ async def page(
 
     Returns up to first + 1 rows: the extra one only tells the caller there is a next page.
     """
-    query = (
-        select(*_COLUMNS)
-        .where(conversations.c.archived == archived)
-        .order_by(conversations.c.updated_at.desc(), conversations.c.id.desc())
-    )
-    if after is not None:
-        query = query.where(tuple_(conversations.c.updated_at, conversations.c.id) < tuple_(*after))
-    result = await conn.execute(query.limit(first + 1))
-    return [_row(r) for r in result.mappings()]
+    parameters: dict[str, Any] = {"archived": archived, "limit": first + 1}
+    if after is None:
+        result = await conn.execute(_PAGE, parameters)
+    else:
+        parameters["updated_at"], parameters["id"] = after
+        result = await conn.execute(_PAGE_AFTER, parameters)
+    # Plain rows in _COLUMNS order, which is ConversationRow's.
+    return [ConversationRow(*r) for r in result]
 
 
 async def exists_before(

@@ -38,6 +38,11 @@ def _refuse_closed(
     """Replace a pooled connection the server has closed, instead of failing the request
     that gets it. asyncpg notices the server's goodbye as it arrives, so this costs no round
     trip, where `pool_pre_ping` would spend one on every checkout (every transaction)."""
-    if dbapi_connection.driver_connection.is_closed():
+    driver = dbapi_connection.driver_connection
+    if driver.is_closed():
         # The pool discards the connection and checks out another.
         raise exc.DisconnectionError("the server closed this connection")
+    # Transactions are the driver's (db/session.py) and end before their connection returns;
+    # one that did not must not lend its role and claims to the next request.
+    if driver.is_in_transaction():
+        raise exc.DisconnectionError("a transaction was left open on this connection")

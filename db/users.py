@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import RowMapping, select, update
+from sqlalchemy import RowMapping, Uuid, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -38,8 +38,12 @@ async def credentials(conn: AsyncConnection, email: str) -> Credentials | None:
     return Credentials(_user(row), row["password_hash"]) if row else None
 
 
+# Built once: `me` asks it on every call, and building it cost as much as sending it.
+_GET = select(*_PUBLIC).where(users.c.id == bindparam("id", type_=Uuid))
+
+
 async def get(conn: AsyncConnection, user_id: UUID) -> UserRow | None:
-    result = await conn.execute(select(*_PUBLIC).where(users.c.id == user_id))
+    result = await conn.execute(_GET, {"id": user_id})
     row = result.mappings().one_or_none()
     return _user(row) if row else None
 

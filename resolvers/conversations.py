@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from strawberry.dataloader import DataLoader
@@ -87,19 +88,76 @@ async def delete(ctx: RequestContext, conversation_id: UUID) -> bool:
     return True
 
 
+# A page of messages as a client asked for it: `last` and the `before` cursor it sent;
+# and as the query reads it: the page size and the cursor's seq.
+MessagesArguments = tuple[int, str | None]
+MessagesKeyPart = tuple[int, int | None]
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    """A page of conversations and, read in the same transaction, the message pages the
+    query asks of each (by conversation, then by arguments)."""
+
+    page: Page[ConversationRow]
+    messages: dict[UUID, dict[MessagesArguments, Page[MessageRow]]]
+
+
 async def page(
-    ctx: RequestContext, first: int, after: str | None, archived: bool = False
-) -> Page[ConversationRow]:
+    ctx: RequestContext,
+    first: int,
+    after: str | None,
+    archived: bool = False,
+    messages: Sequence[MessagesArguments] = (),
+) -> ConversationPage:
+    """The caller's conversations; with `messages`, each conversation's messages as well, in
+    one transaction and one statement per distinct arguments, as the DataLoader would batch
+    them. Arguments that are not valid are left out: the field asking for them says why."""
     ctx.user_id()
     size = page_size(first, "first")
     key = decode_conversation_cursor(after) if after else None
+    wanted = _valid(messages)
     async with ctx.db() as conn:
         rows = await conversation_queries.page(conn, first=size, after=key, archived=archived)
         has_previous = key is not None and await conversation_queries.exists_before(
             conn, key, archived=archived
         )
-    items = [(conversation_cursor(r.updated_at, r.id), r) for r in rows[:size]]
-    return Page(items=items, has_next_page=len(rows) > size, has_previous_page=has_previous)
+        shown = rows[:size]
+        keys = [(r.id, size_, seq) for r in shown for size_, seq in wanted.values()]
+        found = await loaders.newest_messages(conn, keys) if keys else []
+    items = [(conversation_cursor(r.updated_at, r.id), r) for r in shown]
+    pages: dict[UUID, dict[MessagesArguments, Page[MessageRow]]] = {r.id: {} for r in shown}
+    for (conversation_id, size_, seq), message_rows in zip(keys, found, strict=True):
+        for arguments, parsed in wanted.items():
+            if parsed == (size_, seq):
+                pages[conversation_id][arguments] = _message_page(message_rows, size_, seq)
+    return ConversationPage(
+        Page(items=items, has_next_page=len(rows) > size, has_previous_page=has_previous),
+        pages,
+    )
+
+
+def _valid(
+    messages: Sequence[MessagesArguments],
+) -> dict[MessagesArguments, tuple[int, int | None]]:
+    """The arguments that parse, with their page size and cursor's seq."""
+    parsed = {}
+    for last, before in dict.fromkeys(messages):
+        try:
+            parsed[(last, before)] = (
+                page_size(last, "last"),
+                decode_message_cursor(before) if before else None,
+            )
+        except BadUserInput:
+            continue
+    return parsed
+
+
+def _message_page(rows: list[MessageRow], size: int, before_seq: int | None) -> Page[MessageRow]:
+    items = [(message_cursor(r.seq), r) for r in rows[-size:]]
+    return Page(
+        items=items, has_next_page=before_seq is not None, has_previous_page=len(rows) > size
+    )
 
 
 async def messages(
@@ -108,10 +166,7 @@ async def messages(
     size = page_size(last, "last")
     before_seq = decode_message_cursor(before) if before else None
     rows = await _messages_loader(ctx).load((conversation_id, size, before_seq))
-    items = [(message_cursor(r.seq), r) for r in rows[-size:]]
-    return Page(
-        items=items, has_next_page=before_seq is not None, has_previous_page=len(rows) > size
-    )
+    return _message_page(rows, size, before_seq)
 
 
 def _messages_loader(ctx: RequestContext) -> DataLoader[MessagesKey, list[MessageRow]]:

@@ -8,6 +8,7 @@ import strawberry
 
 from resolvers import conversations, models, search
 from schema.context import Info
+from schema.lookahead import arguments_below
 from schema.types import Conversation, ConversationConnection, ModelAlias, SearchHitConnection
 
 
@@ -25,10 +26,15 @@ class Query:
         after: str | None = None,
         archived: bool | None = False,
     ) -> ConversationConnection:
-        page = await conversations.page(
-            info.context, 20 if first is None else first, after, bool(archived)
+        # The messages each conversation is asked for are read in the same transaction.
+        asked = [
+            (50 if arguments.get("last") is None else arguments["last"], arguments.get("before"))
+            for arguments in arguments_below(info, ("edges", "node", "messages"))
+        ]
+        found = await conversations.page(
+            info.context, 20 if first is None else first, after, bool(archived), asked
         )
-        return ConversationConnection.of(page)
+        return ConversationConnection.of(found.page, found.messages)
 
     @strawberry.field(
         description=(

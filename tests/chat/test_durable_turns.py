@@ -175,7 +175,9 @@ async def test_the_reply_is_checkpointed_while_it_streams(
     user_id: uuid.UUID,
     conversation_id: uuid.UUID,
 ) -> None:
-    message = unique("take your time " * 3)
+    # About 3 s of streaming: checkpoints are written once a second for every reply of the
+    # process together, so a tick falls inside the reply whenever it began.
+    message = unique("take your time " * 10)
     variables = {"conversationId": str(conversation_id), "message": message, "model": "slow"}
     async with GraphQLWebSocket(chat_server.url, token) as ws:
         op_id = await ws.start(CHAT, variables)

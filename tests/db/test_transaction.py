@@ -138,3 +138,33 @@ async def test_rollback_after_commit_is_harmless_and_keeps_the_rows(engine: Asyn
     await tx.commit()
     await tx.rollback()
     assert await _titles(engine, alice) == ["kept"]
+
+
+async def test_claims_reach_postgresql_exactly_whatever_they_hold(engine: AsyncEngine) -> None:
+    """The identity is sent as string constants in the BEGIN's message: quotes, backslashes
+    and what looks like SQL stay data."""
+    odd = {
+        "sub": str(uuid.uuid4()),
+        "role": "authenticated",
+        "email": "o'brien\\\\x@example.com'); reset role; --",
+        "name": "\\' \" $$ E'\\n' é",
+    }
+    async with rls_transaction(engine, odd) as conn:
+        seen = await conn.execute(
+            text("select current_setting('request.jwt.claims'), current_user")
+        )
+        settings, role = seen.one()
+    assert json.loads(settings) == odd
+    assert role == "authenticated"
+
+
+async def test_a_connection_left_inside_a_transaction_is_never_lent_again(
+    one_connection: AsyncEngine,
+) -> None:
+    async with one_connection.connect() as conn:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.execute("begin; set local role authenticated")
+    # The pool took it back with the transaction open; the next checkout must not get it.
+    async with rls_transaction(one_connection, None) as conn:
+        role = (await conn.execute(text("select current_user"))).scalar_one()
+    assert role == "anon"
