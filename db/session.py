@@ -39,10 +39,11 @@ TURN_SERVICE_ROLE = "turn_service"
 
 def _literal(value: str) -> str:
     """`value` as an SQL string constant; an escape string, so the result does not depend on
-    the server's standard_conforming_strings."""
+    the server's standard_conforming_strings. A quote is doubled, not backslashed: a server
+    hardened with `backslash_quote = off` refuses `\\'`."""
     if "\x00" in value:
         raise ValueError("a NUL character cannot be sent to PostgreSQL")
-    return "E'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _begin(identity: Identity | None, role: str | None) -> str:

@@ -72,8 +72,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 keepalive_timeout=self._limits.keepalive_expiry or 5.0,
             )
             # Proxies from the environment are httpx's (its mounts), as with its own transport.
+            # No cookie jar: a cookie one upstream sets must not ride along on other users'
+            # calls (httpx keeps its own jar, empty unless a caller sets one).
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, trust_env=False
+                connector=connector,
+                auto_decompress=False,
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 

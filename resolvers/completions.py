@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
+from functools import partial
 from uuid import UUID
 
 from db import completion_calls
@@ -72,12 +73,17 @@ async def admit(ctx: RequestContext, request: ChatRequest) -> Admitted:
     identity = Identity.of(ctx.claims)
     with message_limits.enforced(chat.max_messages_per_hour, chat.max_turns_in_flight):
         # A call in flight counts with the chat turns under the same per-user cap.
-        turn_id = await completion_calls.admit(
-            ctx.services.engine,
+        # A caller gone mid-admission (a client leaving, shutdown) leaves no turn counted.
+        engine = ctx.services.engine
+        admission = completion_calls.admit(
+            engine,
             identity,
             per_hour=chat.max_messages_per_hour,
             max_in_flight=chat.max_turns_in_flight,
             process=ctx.services.process_id,
+        )
+        turn_id = await ctx.services.turns.taken_back_if_left(
+            admission, partial(completion_calls.end, engine, identity)
         )
     # Providers see which of our users asked, for their abuse tracking.
     return Admitted(dataclasses.replace(request, user=str(user_id)), route, turn_id, identity)

@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from app.endpoints.page import STATIC_DIR
+from app.endpoints.page import STATIC_DIR, PageHeaders
 
 GRAPHIQL_DIR = STATIC_DIR / "graphiql"
 ASSETS_PATH = "/graphiql"
@@ -60,5 +60,7 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
 
 def graphiql_assets(enabled: bool) -> Mount:
     """/graphiql/*: the page's script, stylesheet and vendored libraries, when GraphiQL is on."""
-    app = StaticFiles(directory=GRAPHIQL_DIR) if enabled else _not_found
+    # The same headers as the page: its index.html may also be opened here.
+    files = PageHeaders(StaticFiles(directory=GRAPHIQL_DIR), policy=CONTENT_SECURITY_POLICY)
+    app = files if enabled else _not_found
     return Mount(ASSETS_PATH, app=app, name="graphiql")

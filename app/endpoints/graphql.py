@@ -73,6 +73,11 @@ SUBSCRIPTIONS_OVER_HTTP = (
     'accepts text/event-stream (graphql-sse) or multipart/mixed;subscriptionSpec="1.0"; '
     "not as one JSON response."
 )
+# A GET may be repeated by any proxy and its URL is logged along the way: it never starts a
+# turn, whatever it accepts.
+SUBSCRIPTION_BY_GET = "A GET does not start a subscription; send it with POST. " + (
+    SUBSCRIPTIONS_OVER_HTTP
+)
 SUBSCRIPTION_PROTOCOLS = (
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
     GRAPHQL_WS_PROTOCOL,
@@ -152,12 +157,11 @@ class GraphQLView(GraphQL[RequestContext, None]):
         ):
             refusal = GraphQLError(ONE_CREDENTIAL_MUTATION, extensions={"code": "BAD_USER_INPUT"})
             return [ExecutionResult(data=None, errors=[refusal]) for _ in request_data]
+        streamed = not isinstance(request_data, list) and request_data.protocol != "http"
+        if streamed and request.method == "GET":
+            raise HTTPException(400, SUBSCRIPTION_BY_GET)
         stream = http_stream_of(request.scope)
-        if (
-            stream is not None
-            and not isinstance(request_data, list)
-            and request_data.protocol != "http"
-        ):
+        if stream is not None and streamed and not isinstance(request_data, list):
             # Known before it runs, for a shutdown that may come while it streams (parsed
             # again here: only for a stream, which lasts far longer than a parse).
             stream.ends_by_itself = ends_by_itself(

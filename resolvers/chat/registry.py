@@ -9,7 +9,7 @@ marked incomplete before it leaves, and `cancel_all` waits for those saves.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -57,6 +57,24 @@ class TurnRegistry:
     async def shielded(self, work: Coroutine[Any, Any, T]) -> T:
         """`save`, awaited: the caller's cancellation does not reach the work."""
         return await asyncio.shield(self.save(work))
+
+    async def taken_back_if_left(
+        self, work: Coroutine[Any, Any, T], undo: Callable[[T], Coroutine[Any, Any, Any]]
+    ) -> T:
+        """`shielded`, for work that takes something the caller must give back (a place
+        among the turns in flight): if the caller leaves before the work ends, the work still
+        runs to its end and `undo(result)` then gives it back, as a save of its own."""
+        task = self.save(work)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+
+            def give_back(finished: asyncio.Task[T]) -> None:
+                if not finished.cancelled() and finished.exception() is None:
+                    self.save(undo(finished.result()))
+
+            task.add_done_callback(give_back)
+            raise
 
     async def wait_idle(self, seconds: float) -> bool:
         """Wait up to `seconds` for every turn and save to end; True if they did."""

@@ -65,6 +65,11 @@ async def test_the_page_loads_only_this_servers_assets(client: httpx.AsyncClient
         response = await client.get(asset)
         assert response.status_code == 200, asset
         assert response.content, asset
+    # The page's file itself, opened at its own path, goes out under the same policy.
+    direct = await client.get("/graphiql/index.html")
+    assert direct.status_code == 200
+    assert direct.headers["content-security-policy"] == policy
+    assert direct.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_the_page_speaks_graphql_transport_ws_and_shows_the_header_example(

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
@@ -140,9 +141,27 @@ async def test_rollback_after_commit_is_harmless_and_keeps_the_rows(engine: Asyn
     assert await _titles(engine, alice) == ["kept"]
 
 
-async def test_claims_reach_postgresql_exactly_whatever_they_hold(engine: AsyncEngine) -> None:
+@pytest.fixture
+async def hardened(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A pool whose sessions refuse a backslashed quote in string constants."""
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _harden(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.run_async(lambda conn: conn.execute("set backslash_quote = off"))
+
+    yield engine
+    await engine.dispose()
+
+
+@pytest.mark.parametrize("server", ["default", "backslash_quote off"])
+async def test_claims_reach_postgresql_exactly_whatever_they_hold(
+    engine: AsyncEngine, hardened: AsyncEngine, server: str
+) -> None:
     """The identity is sent as string constants in the BEGIN's message: quotes, backslashes
-    and what looks like SQL stay data."""
+    and what looks like SQL stay data, on a server that refuses `\\'` too."""
+    if server != "default":
+        engine = hardened
     odd = {
         "sub": str(uuid.uuid4()),
         "role": "authenticated",

@@ -185,11 +185,15 @@ async def test_a_subscription_asking_for_one_json_answer_is_refused(
     _assert_refused(response)
 
 
-async def test_a_subscription_over_get_is_refused(client: httpx.AsyncClient, token: str) -> None:
+@pytest.mark.parametrize("accept", ["application/json", SSE, MULTIPART])
+async def test_a_subscription_over_get_is_refused(
+    client: httpx.AsyncClient, token: str, accept: str
+) -> None:
+    # A GET that streams would start a chat turn from a URL a proxy may log or repeat.
     response = await client.get(
         "/graphql",
         params={"query": SUBSCRIPTION % uuid.uuid4()},
-        headers={"accept": "application/json", "authorization": f"Bearer {token}"},
+        headers={"accept": accept, "authorization": f"Bearer {token}"},
     )
     _assert_refused(response)
 

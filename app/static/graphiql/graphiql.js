@@ -116,6 +116,7 @@ ReactDOM.createRoot(document.getElementById("graphiql")).render(
     defaultHeaders: DEFAULT_HEADERS,
     defaultEditorToolsVisibility: "headers",
     isHeadersEditorEnabled: true,
-    shouldPersistHeaders: true,
+    // The headers hold a bearer token: kept for this tab's life, not in local storage.
+    shouldPersistHeaders: false,
   }),
 );
