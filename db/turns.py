@@ -205,11 +205,18 @@ _INTERRUPTED = {"finish_reason": "interrupted", "incomplete": True, "reason": "i
 
 
 async def sweep(
-    conn: AsyncConnection, *, dead_after: timedelta, process: UUID, running: set[UUID]
+    conn: AsyncConnection,
+    *,
+    dead_after: timedelta,
+    process: UUID,
+    running: set[UUID],
+    calls: set[UUID] | None = None,
 ) -> list[MessageRow]:
     """Ghosts, marked `incomplete` (`interrupted`) and no longer in flight: the turns of
     processes whose heartbeat is older than `dead_after`, and turns this process owns but no
-    longer runs (a final save that never committed). Returns the replies marked."""
+    longer runs: a reply not in `running` (a final save that never committed), an `/ai/v1`
+    call (no reply) not in `calls`, by its turn's id (an end that never committed). Returns
+    the replies marked."""
     live = select(turn_processes.c.id).where(
         turn_processes.c.heartbeat_at
         >= text("now()") - bindparam("dead_after", dead_after, type_=Interval)
@@ -219,8 +226,11 @@ async def sweep(
         chat_turns.c.started_at
         < text("now()") - bindparam("own_after", dead_after * 4, type_=Interval)
     )
+    no_reply = chat_turns.c.reply_id.is_(None)
     if running:
-        ours_gone = ours_gone & chat_turns.c.reply_id.not_in(list(running))
+        ours_gone = ours_gone & (no_reply | chat_turns.c.reply_id.not_in(list(running)))
+    if calls:
+        ours_gone = ours_gone & (~no_reply | chat_turns.c.id.not_in(list(calls)))
     ghost = chat_turns.c.process_id.not_in(live) | ours_gone
     removed = await conn.execute(delete(chat_turns).where(ghost).returning(chat_turns.c.reply_id))
     replies = [r for (r,) in removed if r is not None]

@@ -85,13 +85,18 @@ async def admit(ctx: RequestContext, request: ChatRequest) -> Admitted:
         turn_id = await ctx.services.turns.taken_back_if_left(
             admission, partial(completion_calls.end, engine, identity)
         )
+    ctx.services.turns.calls.add(turn_id)
     # Providers see which of our users asked, for their abuse tracking.
     return Admitted(dataclasses.replace(request, user=str(user_id)), route, turn_id, identity)
 
 
 async def _end(ctx: RequestContext, admitted: Admitted) -> None:
     end = completion_calls.end(ctx.services.engine, admitted.identity, admitted.turn_id)
-    await ctx.services.turns.shielded(end)
+    try:
+        await ctx.services.turns.shielded(end)
+    finally:
+        # Ended, or its end failed: then it is the sweep's, as one of ours no longer running.
+        ctx.services.turns.calls.discard(admitted.turn_id)
 
 
 async def stream(ctx: RequestContext, admitted: Admitted) -> AsyncGenerator[Event, None]:

@@ -72,6 +72,7 @@ class Liveness:
                 dead_after=self.lease,
                 process=self.services.process_id,
                 running=self.services.hub.running(),
+                calls=set(self.services.turns.calls),
             )
         if marked:
             log.warning("%d reply(ies) left streaming by a stopped process: marked", len(marked))

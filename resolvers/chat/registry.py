@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+from uuid import UUID
 
 T = TypeVar("T")
 
@@ -20,6 +21,9 @@ class TurnRegistry:
         # The tasks running turns: cancelling one ends its turn the way a client leaving does.
         self._turns: set[asyncio.Task[Any]] = set()
         self._saves: set[asyncio.Task[Any]] = set()
+        # The turns of the `/ai/v1` calls in flight here (they have no reply row): the sweep
+        # must not take a long call for a ghost.
+        self.calls: set[UUID] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 

@@ -56,8 +56,18 @@ async function walk(browser, size) {
   watch(page);
   // The page's sockets pass through here, so the walk can drop one as a network would.
   const sockets = [];
+  // Set by the walk: the next chat message reaches the server, then its socket is lost
+  // before any answer, so the page cannot know whether it was taken.
+  let loseNextSend = false;
   await page.routeWebSocket(/\/graphql$/, (ws) => {
-    ws.connectToServer();
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      server.send(message);
+      if (loseNextSend && typeof message === "string" && message.includes('"subscribe"') && message.includes("chat(")) {
+        loseNextSend = false;
+        ws.close({ code: 1012, reason: "lost by the walk" });
+      }
+    });
     sockets.push(ws);
   });
   const shot = async (name, target = page) => {
@@ -199,6 +209,15 @@ async function walk(browser, size) {
   check((await lastReply().getAttribute("data-status")) === "COMPLETE", "the reply rejoined after the drop did not complete");
   seen.rejoinedAfterDrop = true;
   await shot("rejoined-after-drop");
+
+  // ---- a message whose socket was lost before any answer: its turn goes on, stored once ----
+  loseNextSend = true;
+  await send(words(`s${token}w`, 6));
+  await lastReply().filter({ hasText: `s${token}w5` }).waitFor();
+  await idle();
+  seen.lostSendStored = await tid("message-user").filter({ hasText: `s${token}w0` }).count();
+  check((await lastReply().getAttribute("data-status")) === "COMPLETE", "the reply to a lost send did not complete");
+  await shot("lost-send-stored-once");
 
   // ---- a second tab on the same conversation sees a turn live ----
   const other = await context.newPage();

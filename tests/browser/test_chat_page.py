@@ -126,6 +126,7 @@ async def test_the_page_walked_on_a_wide_screen_and_a_phone(page_server: ServerT
         assert walk["streamedDeltas"] > 1, "a reply arrived in one piece, not streamed"
         assert walk["resumedAfterReload"], "the reply in progress was not rejoined after a reload"
         assert walk["rejoinedAfterDrop"], "the reply was not rejoined after the socket dropped"
+        assert walk["lostSendStored"] == 1, "a message whose socket was lost was not stored once"
         assert walk["secondTabSawStreaming"], "the second tab did not see the reply stream"
         assert walk["stoppedNotice"].startswith("Stopped")
         assert walk["versionsAfterEdit"] == ["2 / 2", "1 / 2", "2 / 2"]
