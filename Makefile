@@ -64,7 +64,7 @@ bench/peers/postgraphile/node_modules: bench/peers/postgraphile/package-lock.jso
 	if command -v npm >/dev/null; then cd bench/peers/postgraphile && npm ci --no-audit --no-fund && touch node_modules; else echo "npm not found: PostGraphile is left out"; fi
 
 # The same load generator for us and the peers: wrk, else bench/peers/load.py's own.
-bench-peers: install $(PEER_INSTALLS)
+bench-peers: install-test $(PEER_INSTALLS)
 	command -v wrk >/dev/null || apt-get install -y -q wrk || echo "wrk could not be installed: the Python load generator measures both sides"
 	$(BIN)/python -m bench.peers
 
