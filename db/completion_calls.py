@@ -23,7 +23,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.errors import refusals
-from db.session import Identity
+from db.session import Identity, driver_of
 
 _ADMIT = "select admit_completion($1, $2, $3, $4, $5)"
 _END = "select end_completion($1, $2, $3)"
@@ -34,7 +34,7 @@ T = TypeVar("T")
 async def _on_driver(engine: AsyncEngine, work: Callable[[Any], Awaitable[T]]) -> T:
     """`work` on a pooled connection's asyncpg connection, outside any transaction."""
     async with engine.connect() as conn:
-        driver: Any = (await conn.get_raw_connection()).driver_connection
+        driver: Any = driver_of(conn)
         try:
             return await work(driver)
         except asyncpg.PostgresError:

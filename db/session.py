@@ -156,7 +156,7 @@ class Transaction:
             await self.rollback()
 
 
-def _driver(conn: AsyncConnection) -> Any:
+def driver_of(conn: AsyncConnection) -> Any:
     """The asyncpg connection beneath `conn`."""
     return conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
 
@@ -181,7 +181,7 @@ async def _run(conn: AsyncConnection, statement: str, shown: str | None = None) 
     """`statement` on the driver, its errors raised as SQLAlchemy raises the others', naming
     the statement as `shown` (the claims stay out of error messages and logs)."""
     try:
-        await _driver(conn).execute(statement)
+        await driver_of(conn).execute(statement)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
         raise DBAPIError(shown or statement, None, error) from error
 

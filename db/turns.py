@@ -35,7 +35,6 @@ _OPEN_REGENERATE_TURN = text(
     "select * from open_regenerate_turn("
     ":replaced, :per_hour, :history_limit, :max_in_flight, :process)"
 )
-_BEGIN_TURN = text("select begin_turn(:max_in_flight, :process, null)")
 
 
 async def open_turn(
@@ -103,20 +102,6 @@ async def open_regenerate_turn(
         result = await conn.execute(_OPEN_REGENERATE_TURN, params)
         rows = [row_of(r) for r in result.mappings()]
     return rows[:-1], rows[-1]
-
-
-async def begin(conn: AsyncConnection, *, max_in_flight: int, process: UUID) -> UUID:
-    """A turn in flight with no reply row (an `/ai/v1` call), under the same cap."""
-    with refusals():
-        result = await conn.execute(
-            _BEGIN_TURN, {"max_in_flight": max_in_flight, "process": process}
-        )
-    turn: UUID = result.scalar_one()
-    return turn
-
-
-async def end(conn: AsyncConnection, turn_id: UUID) -> None:
-    await conn.execute(delete(chat_turns).where(chat_turns.c.id == turn_id))
 
 
 async def checkpoint(conn: AsyncConnection, reply_id: UUID, content: str) -> None:

@@ -40,10 +40,11 @@ def http_timeout(settings: AISettings) -> httpx.Timeout:
 
 def create_http_client(settings: AISettings) -> httpx.AsyncClient:
     """The process's pooled client for every provider; the app closes it on shutdown."""
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
     # httpx's API on aiohttp's pool and parser: a fifth of the CPU per chunk (its module).
+    # The pool is the transport's (httpx ignores `limits=` beside a transport).
+    limits = httpx.Limits(max_connections=1000)
     return httpx.AsyncClient(
-        timeout=http_timeout(settings), limits=limits, transport=AiohttpTransport(limits=limits)
+        timeout=http_timeout(settings), transport=AiohttpTransport(limits=limits)
     )
 
 

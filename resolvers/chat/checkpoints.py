@@ -47,7 +47,7 @@ class Checkpoints:
         self._task: asyncio.Task[None] | None = None
         # False once turn_service was refused: each reply is then written as its user.
         self.batched = True
-        # Statements run (batches, or single writes after a refusal), for the benchmarks.
+        # Statements run (batches, or single writes after a refusal), for the tests.
         self.statements = 0
 
     def add(self, reply: Reply) -> None:

@@ -9,9 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from db import message_ledger
 from db.errors import MessageLimitReached, TurnsInFlightReached
 from resolvers.errors import RateLimited
 from resolvers.metrics import RATE_LIMIT_REFUSALS
@@ -35,10 +32,3 @@ def enforced(per_hour: int, in_flight: int | None = None) -> Iterator[None]:
             f"At most {in_flight} replies can stream at once; wait for one to finish.",
             retry_after=exc.retry_after,
         ) from None
-
-
-async def admit(conn: AsyncConnection, per_hour: int) -> None:
-    """Record one message for the caller, or raise RateLimited with the seconds until one
-    more would be admitted. Call it inside the transaction that does the message's work."""
-    with enforced(per_hour):
-        await message_ledger.admit(conn, per_hour)

@@ -97,8 +97,8 @@ class Reply:
     def on_delta(self, text: str) -> str:
         """Take a delta; returns it as it is sent and saved."""
         text = storable(text)
-        now = self._clock()
         if self.first_delta is None:
+            now = self._clock()
             self.first_delta = now
             CHAT_TIME_TO_FIRST_TOKEN.labels(target=self.target).observe(now - self.began)
             self._checkpoints.add(self)
