@@ -11,7 +11,9 @@ users: heartbeats, ghost sweeps, batched checkpoints), a role the login role may
 that holds only what that bookkeeping touches (migration 0014), so the login role itself
 needs no right on user data.
 
-All of them are a `Transaction`: used as `async with ... as conn` (committed on success,
+A single read as the login role needs no transaction around it (`service_statement`).
+
+All the others are a `Transaction`: used as `async with ... as conn` (committed on success,
 rolled back on error), or driven by hand with `start()`, `commit()` and `rollback()`.
 """
 
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -218,6 +221,19 @@ def rls_transaction(engine: AsyncEngine, claims: Claims | None) -> Transaction:
 def service_transaction(engine: AsyncEngine) -> Transaction:
     """A transaction as the login role, for the few tables no request role may touch (auth)."""
     return Transaction(engine)
+
+
+@asynccontextmanager
+async def service_statement(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection as the login role for a single statement, which PostgreSQL runs as a
+    transaction of its own: no BEGIN or COMMIT round trip around it. For one read of the auth
+    tables (`me`); anything that needs two statements to agree takes `service_transaction`."""
+    conn = await engine.connect()
+    try:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+    finally:
+        await _to_the_end(conn.close())
 
 
 def turn_service_transaction(engine: AsyncEngine) -> Transaction:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db import auth_sessions, users
 from db.auth_sessions import Refusal
 from db.records import UserRow
-from db.session import service_transaction
+from db.session import service_statement, service_transaction
 from resolvers.auth import sign_in_limits, sign_up_limits
 from resolvers.auth.passwords import MAX_LENGTH, check_length
 from resolvers.context import RequestContext
@@ -180,7 +180,7 @@ async def sign_out(ctx: RequestContext) -> bool:
 
 async def me(ctx: RequestContext) -> UserRow:
     user_id = ctx.user_id()
-    async with service_transaction(ctx.services.engine) as conn:
+    async with service_statement(ctx.services.engine) as conn:
         user = await users.get(conn, user_id)
     if user is not None:
         return user

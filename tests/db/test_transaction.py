@@ -16,7 +16,7 @@ from sqlalchemy.pool import QueuePool
 
 from db import conversations
 from db.engine import create_engine
-from db.session import Identity, Transaction, rls_transaction
+from db.session import Identity, Transaction, rls_transaction, service_statement
 
 
 def claims(user: uuid.UUID) -> dict[str, str]:
@@ -187,3 +187,21 @@ async def test_a_connection_left_inside_a_transaction_is_never_lent_again(
     async with rls_transaction(one_connection, None) as conn:
         role = (await conn.execute(text("select current_user"))).scalar_one()
     assert role == "anon"
+
+
+async def test_a_single_statement_runs_alone_and_leaves_the_connection_pooled(
+    one_connection: AsyncEngine,
+) -> None:
+    """`service_statement` opens no transaction: each statement is one of its own (two see
+    different transaction ids), and the connection goes back to the pool, also after an error."""
+    async with service_statement(one_connection) as conn:
+        first = (await conn.execute(text("select txid_current()"))).scalar_one()
+        second = (await conn.execute(text("select txid_current()"))).scalar_one()
+    assert first != second
+    assert checked_in(one_connection) == 1
+    with pytest.raises(DBAPIError):
+        async with service_statement(one_connection) as conn:
+            await conn.execute(text("select 1/0"))
+    assert checked_in(one_connection) == 1
+    async with rls_transaction(one_connection, None) as conn:
+        assert (await conn.execute(text("select current_user"))).scalar_one() == "anon"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import time
 import uuid
 
 import httpx
 import jwt
 import pytest
 
-from tests.support.graphql import SECRET, codes, gql, mint_token
+from resolvers.auth.tokens import TokenVerifier, VerifiedTokens
+from tests.support.graphql import AUDIENCE, ISSUER, SECRET, codes, gql, mint_token
 
 QUERY = "{ conversations { edges { node { id } } } }"
 
@@ -86,3 +89,50 @@ async def test_a_malformed_authorization_header_is_refused(client: httpx.AsyncCl
 
 async def test_garbage_token_is_refused(client: httpx.AsyncClient) -> None:
     assert await refused(client, "a.b.c") == ["UNAUTHENTICATED"]
+
+
+# Verified tokens are remembered by their text (resolvers/auth/tokens.py): what was accepted
+# once must not make anything else accepted, nor outlive its expiry.
+
+
+async def accepted(client: httpx.AsyncClient, token: str) -> None:
+    body = await gql(client, QUERY, token=token)
+    assert "errors" not in body
+    assert body["data"]["conversations"]["edges"] == []
+
+
+async def test_an_edited_copy_of_an_accepted_token_is_refused(client: httpx.AsyncClient) -> None:
+    token = mint_token()
+    await accepted(client, token)
+    header, _, signature = token.split(".")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    for edit in ({"sub": str(uuid.uuid4())}, {"exp": claims["exp"] + 3600}):
+        edited = f"{header}.{_b64({**claims, **edit})}.{signature}"
+        assert await refused(client, edited) == ["UNAUTHENTICATED"]
+    assert await refused(client, f"{header}.{_b64(claims)}.{signature[:-2]}") == ["UNAUTHENTICATED"]
+    await accepted(client, token)
+
+
+async def test_an_accepted_token_is_refused_once_it_expires(client: httpx.AsyncClient) -> None:
+    token = mint_token(ttl=1)
+    await accepted(client, token)
+    await asyncio.sleep(
+        max(0.0, jwt.decode(token, options={"verify_signature": False})["exp"] - time.time()) + 0.05
+    )
+    body = await gql(client, QUERY, token=token)
+    assert codes(body) == ["UNAUTHENTICATED"]
+    assert "expired" in body["errors"][0]["message"]
+
+
+def test_remembered_tokens_are_bounded_and_their_claims_are_copies() -> None:
+    verifier = TokenVerifier(
+        secret=SECRET, issuer=ISSUER, audience=AUDIENCE, verified=VerifiedTokens(size=3)
+    )
+    tokens = [mint_token() for _ in range(5)]
+    first = [verifier.verify(token) for token in tokens]
+    assert len(verifier.verified) == 3
+    # Pushed out, then verified afresh: the same claims.
+    assert verifier.verify(tokens[0]) == first[0]
+    mine = verifier.verify(tokens[-1])
+    mine["sub"] = str(uuid.uuid4())
+    assert verifier.verify(tokens[-1]) == first[-1]
