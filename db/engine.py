@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
+import orjson
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -18,6 +21,23 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# An integer of 16 digits or more may not fit orjson's 64 bits, which it would turn into a
+# float; such text goes to json, which keeps every digit.
+_LONG_NUMBER = re.compile(r"\d{16}")
+
+
+def json_loads(text: str) -> Any:
+    """A json/jsonb column's value: orjson, five times faster than json on a message's
+    metadata (a page decodes one per message), except where json's answer could differ (a
+    long integer; what orjson refuses, such as a lone surrogate or a number beyond a double)."""
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     engine = create_async_engine(
         async_url(url),
@@ -25,6 +45,7 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         max_overflow=max_overflow,
         # A failed statement's error would quote its bound parameters: message text.
         hide_parameters=True,
+        json_deserializer=json_loads,
         # Statements are few and fixed; asyncpg's prepared-statement cache does the rest.
         connect_args={"server_settings": {"application_name": "reactor-chat"}},
     )

@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import ExecutionResult
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.chat import TextDelta
+from schema.leaf_fields import LeafFieldsExecutor
 
 SENTINEL = "\x00reactor:text-delta\x00"
 
@@ -45,7 +45,7 @@ class _RenderedDelta:
         return ExecutionResult(data=render(self.template, self.text))
 
 
-class StreamingExecutor(StrawberryGraphQLCoreExecutionContext):
+class StreamingExecutor(LeafFieldsExecutor):
     # Set on the subscription's own executor at its first delta: the rendered shape, or
     # False when this document's deltas must be executed every time.
     _delta_template: dict[str, Any] | bool | None = None

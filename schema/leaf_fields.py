@@ -1,0 +1,194 @@
+"""Leaf fields read straight off their object, without graphql-core's per-field machinery.
+
+A page of 20 conversations with 5 messages each is about 500 field executions, two thirds of
+them leaves such as a message's `id`, `role` and `content`: plain attributes with no
+resolver, no arguments, nothing that could wait. graphql-core runs each through the same
+steps as any field: a response path, a resolve info, Strawberry's default resolver chain,
+two awaitable checks and the non-null and leaf completion. Most of the read path's CPU went
+there (docs/benchmarks.md).
+
+For such a field the outcome is `coerce_output_value(getattr(source, name))`, so that is
+what we compute; anything else (a null where none is allowed, a value the scalar refuses, a
+field with a resolver, arguments or middleware) takes graphql-core's own path, which then
+produces the value or the located error exactly as before. Tested equal to ordinary
+execution in tests/graphql/test_leaf_fields.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from graphql import (
+    GraphQLEnumType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLString,
+)
+from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.pyutils import AwaitableOrValue, Path, Undefined
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
+
+# Per object type, per field name: the plan, or None where graphql-core must execute. A plan
+# depends on the schema's field alone, which never changes.
+_PLANS: WeakKeyDictionary[GraphQLObjectType, dict[str, LeafPlan | None]] = WeakKeyDictionary()
+
+# What Strawberry resolves a field with when it has no resolver of its own (and no
+# extension or exception handler): the field's attribute, read by the configured default.
+BASIC_RESOLVER = "_get_basic_result"
+
+
+class LeafPlan:
+    """How to read one leaf field: the attribute, its output coercion, and whether null is
+    allowed."""
+
+    __slots__ = ("attribute", "coerce", "non_null", "plain_string")
+
+    def __init__(self, attribute: str, leaf: GraphQLScalarType | GraphQLEnumType, non_null: bool):
+        self.attribute = attribute
+        self.coerce: Callable[[Any], Any] = leaf.coerce_output_value
+        self.non_null = non_null
+        # A str is its own String output: graphql-core's coercion returns it unchanged.
+        self.plain_string = leaf is GraphQLString
+
+    def read(self, source: Any) -> Any:
+        """The field's completed value, or Undefined when graphql-core must execute it (and
+        report what went wrong: whatever fails here fails again there)."""
+        try:
+            value = getattr(source, self.attribute)
+        except Exception:  # noqa: BLE001
+            return Undefined
+        if value is None:
+            return Undefined if self.non_null else None
+        if self.plain_string and type(value) is str:
+            return value
+        if isinstance(value, Exception):
+            return Undefined
+        try:
+            coerced = self.coerce(value)
+        except Exception:  # noqa: BLE001
+            return Undefined
+        return Undefined if coerced is None or coerced is Undefined else coerced
+
+
+def leaf_plan(parent_type: GraphQLObjectType, name: str) -> LeafPlan | None:
+    """The plan for a field that may skip graphql-core's execution; None for any other. A
+    field with no arguments defined has none in a document that passed validation."""
+    field_def = parent_type.fields.get(name)
+    if field_def is None or field_def.args:
+        return None
+    resolve = field_def.resolve
+    if resolve is None or getattr(resolve, "__name__", None) != BASIC_RESOLVER:
+        return None
+    field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(field, StrawberryField) or not field.is_basic_field:
+        return None
+    if field.default_resolver is not getattr or field.python_name is None:
+        return None
+    output = field_def.type
+    non_null = isinstance(output, GraphQLNonNull)
+    leaf = output.of_type if non_null else output
+    if not isinstance(leaf, (GraphQLScalarType, GraphQLEnumType)):
+        return None
+    return LeafPlan(field.python_name, leaf, non_null)
+
+
+class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor with plain leaf fields read directly (see the module)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Per grouped field set (graphql-core builds one per selection and reuses it for
+        # every item of a list): its leaves' plans, and the fields left to graphql-core.
+        # Keyed by identity, with the set kept alive so that its id cannot be reused.
+        self._splits: dict[int, tuple[GroupedFieldSet, Split]] = {}
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        cached = self._splits.get(id(grouped_field_set))
+        split = cached[1] if cached is not None else self._split(parent_type, grouped_field_set)
+        if split.leaves:
+            results = {}
+            for response_name, plan in split.leaves:
+                value = plan.read(source_value)
+                if value is Undefined:
+                    break
+                results[response_name] = value
+            else:
+                if not split.rest:
+                    return results
+                others = super().execute_fields(
+                    parent_type, source_value, path, split.rest, position_context
+                )
+                return _in_order(grouped_field_set, results, others)
+        # No leaves, or one graphql-core must report on: all of it the ordinary way.
+        return super().execute_fields(
+            parent_type, source_value, path, grouped_field_set, position_context
+        )
+
+    def _split(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> Split:
+        leaves: list[tuple[str, LeafPlan]] = []
+        rest: GroupedFieldSet = {}
+        # Strawberry always passes a manager; it holds middleware only when a schema extension
+        # hooks field resolution, which must then see every field.
+        manager = self.middleware_manager
+        hooked = manager is not None and bool(manager.middlewares)
+        for response_name, field_details_list in grouped_field_set.items():
+            plan = None if hooked else _plan(parent_type, field_details_list[0].node.name.value)
+            if plan is None:
+                rest[response_name] = field_details_list
+            else:
+                leaves.append((response_name, plan))
+        split = Split(leaves, rest)
+        self._splits[id(grouped_field_set)] = (grouped_field_set, split)
+        return split
+
+
+class Split:
+    __slots__ = ("leaves", "rest")
+
+    def __init__(self, leaves: list[tuple[str, LeafPlan]], rest: GroupedFieldSet) -> None:
+        self.leaves = leaves
+        self.rest = rest
+
+
+def _plan(parent_type: GraphQLObjectType, name: str) -> LeafPlan | None:
+    plans = _PLANS.get(parent_type)
+    if plans is None:
+        plans = _PLANS[parent_type] = {}
+    if name not in plans:
+        plans[name] = leaf_plan(parent_type, name)
+    return plans[name]
+
+
+def _in_order(
+    grouped_field_set: GroupedFieldSet,
+    leaves: dict[str, Any],
+    others: AwaitableOrValue[dict[str, Any]],
+) -> AwaitableOrValue[dict[str, Any]]:
+    """The object's fields in the document's order, as graphql-core would give them."""
+
+    def merged(executed: dict[str, Any]) -> dict[str, Any]:
+        return {
+            name: leaves[name] if name in leaves else executed[name]
+            for name in grouped_field_set
+            if name in leaves or name in executed
+        }
+
+    if isinstance(others, dict):
+        return merged(others)
+
+    async def later() -> dict[str, Any]:
+        return merged(await others)
+
+    return later()
