@@ -21,11 +21,14 @@ behave as before, and a failed send ends the operation as it would have.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import suppress
+from json.encoder import encode_basestring_ascii
 from typing import Any, cast
 
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.base import BaseView
 from strawberry.http.exceptions import (
     NonJsonMessageReceived,
     NonTextMessageReceived,
@@ -103,7 +106,7 @@ LEGACY_TYPES = frozenset({"connection_init", "connection_terminate", "start", "s
 class _DeltaFrames:
     """One operation's text deltas, written as whole `next` frames."""
 
-    __slots__ = ("error", "handler", "operation", "parts")
+    __slots__ = ("error", "escape", "handler", "operation", "parts")
 
     def __init__(
         self, handler: TransportWSHandler, operation: Operation[RequestContext, None]
@@ -112,6 +115,11 @@ class _DeltaFrames:
         self.operation = operation
         self.parts: list[str] = []
         self.error: Exception | None = None
+        # A text as encode_json writes it, quotes included: Strawberry's is json.dumps, whose
+        # way with a string is this C function, without an encoder made per call.
+        encode = handler.view.encode_json
+        default = type(handler.view).encode_json is BaseView.encode_json
+        self.escape: Callable[[str], object] = encode_basestring_ascii if default else encode
 
     def accepts(self, template: dict[str, Any]) -> bool:
         if not isinstance(self.handler.websocket, ASGIWebSocketAdapter):
@@ -133,7 +141,7 @@ class _DeltaFrames:
     async def send(self, text: str) -> bool:
         if self.operation.completed:
             return True  # as Operation.send_operation_message: nothing after the end
-        escaped = self.handler.view.encode_json(text)
+        escaped = self.escape(text)
         assert isinstance(escaped, str)
         websocket = self.handler.websocket
         assert isinstance(websocket, ASGIWebSocketAdapter)
