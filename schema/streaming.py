@@ -25,7 +25,7 @@ from collections.abc import AsyncGenerator, AsyncIterable
 from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar, cast
 
-from graphql import ExecutionResult
+from graphql import ExecutionResult, OperationType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.chat import TextDelta
@@ -88,10 +88,10 @@ class StreamingExecutor(StrawberryGraphQLCoreExecutionContext):
         return super().build_per_event_executor(payload)
 
     def cancellable_iterable(self, iterable: AsyncIterable[T]) -> AsyncIterable[T]:
-        # graphql-core wraps the subscription's source stream here before mapping its events;
-        # nothing else of ours streams through an executor.
+        # graphql-core wraps a subscription's source stream here before mapping its events
+        # (and a streamed list's items, which no field of ours has).
         sink = DELTA_SINK.get()
-        if sink is not None:
+        if sink is not None and self.operation.operation == OperationType.SUBSCRIPTION:
             DELTA_SINK.set(None)
             iterable = self._deltas_to(sink, iterable)
         return super().cancellable_iterable(iterable)
