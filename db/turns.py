@@ -157,11 +157,21 @@ async def finish(
         values["seq"] = text("default")
         if parent_id is not None:
             values["parent_id"] = parent_id
+    # One statement, one round trip: the turn's row goes in a CTE of the reply's update.
+    ended = (
+        delete(chat_turns)
+        .where(chat_turns.c.reply_id == reply_id)
+        .returning(chat_turns.c.reply_id)
+        .cte("ended")
+    )
     result = await conn.execute(
-        update(messages).where(messages.c.id == reply_id).values(**values).returning(*COLUMNS)
+        update(messages)
+        .where(messages.c.id == reply_id)
+        .values(**values)
+        .returning(*COLUMNS)
+        .add_cte(ended)
     )
     row = result.mappings().one_or_none()
-    await conn.execute(delete(chat_turns).where(chat_turns.c.reply_id == reply_id))
     return row_of(row) if row else None
 
 

@@ -228,6 +228,7 @@ class _Turn:
         self.offered = [name for name in chat.tools if name in tools.TOOLS]
         self.specs = tools.specs(self.offered)
         self.announced = False
+        self.announcing: asyncio.Task[None] | None = None
         self.outcome = "incomplete"
         self.finish_reason = "stop"
         self.error_kind: str | None = None
@@ -256,6 +257,7 @@ class _Turn:
             completed = None if saved is None else TurnCompleted(saved, self.reply.usage)
             self.live.finish(completed if error is None else None, error)
             if saved is not None:
+                await self._announced()
                 await announce(self.ctx.services, saved.conversation_id, UPDATED, saved.id)
                 self._title(saved)
         finally:
@@ -288,11 +290,17 @@ class _Turn:
 
     async def _start(self, target: str) -> AsyncGenerator[TurnEvent, None]:
         """TurnStarted, once the user message has committed (nothing is emitted before); then
-        the conversation's other devices hear of the two new messages."""
+        the conversation's other devices hear of the two new messages, in a task of their own:
+        each announcement is a round trip to the broker, which the first delta need not wait
+        for (the reply's end is announced after them, `_announced`)."""
         self.announced = True
         await asyncio.shield(self.opened.committed)
         opened = self.opened
         yield TurnStarted(opened.user_message, target, opened.reply.id)
+        self.announcing = self.ctx.services.turns.save(self._announce_start())
+
+    async def _announce_start(self) -> None:
+        opened = self.opened
         conversation = opened.reply.conversation_id
         if not opened.regenerated:
             await announce(self.ctx.services, conversation, ADDED, opened.user_message.id)
@@ -300,6 +308,12 @@ class _Turn:
         if opened.branched:
             # Another branch is shown now: every device's currentMessageId changed.
             await announce(self.ctx.services, conversation, CONVERSATION)
+
+    async def _announced(self) -> None:
+        """The start's announcements made, so the reply's end is announced after them."""
+        if self.announcing is not None and not self.announcing.done():
+            # Not cancelled with the turn: the announcements run to their end.
+            await asyncio.wait([self.announcing])
 
     async def _call_model(self, last: bool, result: _Round) -> AsyncGenerator[TurnEvent, None]:
         request = ChatRequest(
