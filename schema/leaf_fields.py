@@ -22,12 +22,13 @@ from weakref import WeakKeyDictionary
 
 from graphql import (
     GraphQLEnumType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
     GraphQLString,
 )
-from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -36,6 +37,9 @@ from strawberry.types.field import StrawberryField
 # Per object type, per field name: the plan, or None where graphql-core must execute. A plan
 # depends on the schema's field alone, which never changes.
 _PLANS: WeakKeyDictionary[GraphQLObjectType, dict[str, LeafPlan | None]] = WeakKeyDictionary()
+_COMPOSITES: WeakKeyDictionary[GraphQLObjectType, dict[str, CompositePlan | None]] = (
+    WeakKeyDictionary()
+)
 
 # What Strawberry resolves a field with when it has no resolver of its own (and no
 # extension or exception handler): the field's attribute, read by the configured default.
@@ -75,8 +79,9 @@ class LeafPlan:
         return Undefined if coerced is None or coerced is Undefined else coerced
 
 
-def leaf_plan(parent_type: GraphQLObjectType, name: str) -> LeafPlan | None:
-    """The plan for a field that may skip graphql-core's execution; None for any other. A
+def _basic_attribute(parent_type: GraphQLObjectType, name: str) -> str | None:
+    """The attribute a field reads when Strawberry would resolve it by reading that attribute
+    alone (no resolver, extension, exception handler or argument); None for any other. A
     field with no arguments defined has none in a document that passed validation."""
     field_def = parent_type.fields.get(name)
     if field_def is None or field_def.args:
@@ -87,14 +92,50 @@ def leaf_plan(parent_type: GraphQLObjectType, name: str) -> LeafPlan | None:
     field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if not isinstance(field, StrawberryField) or not field.is_basic_field:
         return None
-    if field.default_resolver is not getattr or field.python_name is None:
+    if field.default_resolver is not getattr:
         return None
-    output = field_def.type
+    return field.python_name
+
+
+def leaf_plan(parent_type: GraphQLObjectType, name: str) -> LeafPlan | None:
+    """The plan for a plain leaf field; None for any other."""
+    attribute = _basic_attribute(parent_type, name)
+    if attribute is None:
+        return None
+    output = parent_type.fields[name].type
     non_null = isinstance(output, GraphQLNonNull)
     leaf = output.of_type if non_null else output
     if not isinstance(leaf, (GraphQLScalarType, GraphQLEnumType)):
         return None
-    return LeafPlan(field.python_name, leaf, non_null)
+    return LeafPlan(attribute, leaf, non_null)
+
+
+class CompositePlan:
+    """A plain field of objects (or lists of them): read the attribute, then complete it as
+    graphql-core does, without building a resolve info or calling Strawberry's resolver.
+    Completion reads `info` only to name the field in an error, so it gets this plan."""
+
+    __slots__ = ("attribute", "field_name", "parent_type", "return_type")
+
+    def __init__(self, attribute: str, parent_type: GraphQLObjectType, name: str) -> None:
+        self.attribute = attribute
+        self.parent_type = parent_type
+        self.field_name = name
+        self.return_type = parent_type.fields[name].type
+
+
+def composite_plan(parent_type: GraphQLObjectType, name: str) -> CompositePlan | None:
+    """The plan for a plain field whose type is object types all the way down (lists and
+    non-null around them), none of them asking `is_type_of`; None for any other."""
+    attribute = _basic_attribute(parent_type, name)
+    if attribute is None:
+        return None
+    named = parent_type.fields[name].type
+    while isinstance(named, (GraphQLNonNull, GraphQLList)):
+        named = named.of_type
+    if not isinstance(named, GraphQLObjectType) or named.is_type_of is not None:
+        return None
+    return CompositePlan(attribute, parent_type, name)
 
 
 class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -106,6 +147,10 @@ class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         # every item of a list): its leaves' plans, and the fields left to graphql-core.
         # Keyed by identity, with the set kept alive so that its id cannot be reused.
         self._splits: dict[int, tuple[GroupedFieldSet, Split]] = {}
+        # Strawberry always passes a manager; it holds middleware only when a schema extension
+        # hooks field resolution, which must then see every field.
+        manager = self.middleware_manager
+        self._hooked = manager is not None and bool(manager.middlewares)
 
     def execute_fields(
         self,
@@ -136,13 +181,71 @@ class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
             parent_type, source_value, path, grouped_field_set, position_context
         )
 
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        position_context: Any,
+    ) -> Any:
+        plan = self._composite(parent_type, field_details_list)
+        result: Any = Undefined
+        if plan is not None:
+            try:
+                result = getattr(source, plan.attribute)
+            except Exception:  # noqa: BLE001
+                result = Undefined
+        if plan is None or result is None or result is Undefined or isinstance(result, Exception):
+            # A null, or an attribute that fails, is for graphql-core to report.
+            return super().execute_field(
+                parent_type, source, field_details_list, path, position_context
+            )
+        return_type = plan.return_type
+        try:
+            completed = self.complete_value(
+                return_type,
+                field_details_list,
+                plan,  # type: ignore[arg-type]  # as the info: its parent_type and field_name
+                path,
+                result,
+                position_context,
+            )
+        except Exception as raw_error:  # noqa: BLE001
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+        if not self.is_awaitable(completed):
+            return completed
+
+        async def await_completed() -> Any:
+            try:
+                return await completed
+            except Exception as raw_error:  # noqa: BLE001
+                self.handle_field_error(raw_error, return_type, field_details_list, path)
+                return None
+
+        return await_completed()
+
+    def _composite(
+        self, parent_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> CompositePlan | None:
+        if self._hooked:
+            return None
+        node = field_details_list[0].node
+        if node.directives:  # @stream and the like: graphql-core's own way
+            return None
+        plans = _COMPOSITES.get(parent_type)
+        if plans is None:
+            plans = _COMPOSITES[parent_type] = {}
+        name = node.name.value
+        if name not in plans:
+            plans[name] = composite_plan(parent_type, name)
+        return plans[name]
+
     def _split(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> Split:
         leaves: list[tuple[str, LeafPlan]] = []
         rest: GroupedFieldSet = {}
-        # Strawberry always passes a manager; it holds middleware only when a schema extension
-        # hooks field resolution, which must then see every field.
-        manager = self.middleware_manager
-        hooked = manager is not None and bool(manager.middlewares)
+        hooked = self._hooked
         for response_name, field_details_list in grouped_field_set.items():
             plan = None if hooked else _plan(parent_type, field_details_list[0].node.name.value)
             if plan is None:

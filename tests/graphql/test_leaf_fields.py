@@ -36,6 +36,8 @@ class Item:
     when: datetime
     maybe: str | None
     must: str
+    friend: Item | None = None
+    pals: list[Item] = strawberry.field(default_factory=list)
 
     @strawberry.field
     def shout(self) -> str:
@@ -66,6 +68,11 @@ ITEMS = [
     _item("c", must=None),  # null where the schema allows none
     _item("d", count=2**40),  # beyond GraphQL's Int
     _item("e", colour="purple"),  # not a Colour
+    _item("f", friend=_item("f.friend"), pals=[_item("f.1"), _item("f.2")]),
+    _item("g", friend=_item("g.friend", must=None)),  # an error inside a nullable object
+    _item("h", pals=[_item("h.1"), _item("h.2", must=None)]),  # inside a non-null list
+    _item("j", pals=[_item("j.1"), None]),  # a null item where the list allows none
+    _item("i", friend=_item("i.friend", friend=_item("i.friend.friend", count=2**40))),
 ]
 
 
@@ -101,6 +108,10 @@ DOCUMENTS = [
     "{ items { name @skip(if: true) count @include(if: false) id when } }",
     "query($s: Boolean!) { items { name @include(if: $s) id } }",
     "{ later { id shout name children { name count } } }",
+    "{ items { name friend { name friend { count name } } pals { name } } }",
+    "{ items { pals { must name friend { must } } friend { ...F } } } fragment F on Item { must }",
+    "{ later { friend { name } pals { name pals { name } } } }",
+    "{ items { friend { __typename name } } }",
 ]
 
 
