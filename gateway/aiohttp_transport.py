@@ -3,8 +3,10 @@ aiohttp's connection pool and C HTTP parser.
 
 Measured on the reference machine against httpx's own transport (httpcore, h11 and anyio), a
 read of a streamed chunk costs 26 us of CPU where it cost 112-121, and a short streamed
-request 0.44 ms where it cost 0.8-1.1 (docs/benchmarks.md). Callers see httpx only: failures
-are raised as the httpx exceptions `gateway.openai_compat.transport_error` classifies.
+request 0.44 ms where it cost 0.8-1.1 (docs/benchmarks.md). Failures are raised as the httpx
+exceptions `gateway.openai_compat.transport_error` classifies, on both ways in: httpx's
+client, and `DirectPost`, the same request to an OpenAI-compatible provider without httpx's
+per-request work on top.
 
 The URL is sent exactly as httpx built it (`encoded=True`): aiohttp would otherwise requote the
 path, turning Bedrock's `%3A` in a model id into `:` after the request was signed.
