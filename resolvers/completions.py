@@ -7,7 +7,8 @@ A whole (non-streaming) completion is answered before its end statement has run:
 trip was a fifth of the call's time at one client (docs/benchmarks.md). The turn is then
 counted for that moment longer, never shorter, so the cap is never exceeded; and the caller's
 next call in this process waits for its own ends still running here before it is admitted, so
-a client at its cap calling again as soon as it has its answer is admitted as before. A
+a client at its cap calling again as soon as it has its answer is admitted as before. At
+most `MAX_ENDS_BEHIND` ends run so in a process; past them a call's end is awaited as before. A
 stream's end still runs before its body ends (after `[DONE]`): a streaming client reads to the
 end of the body, so there it costs the client nothing."""
 
@@ -37,8 +38,25 @@ from resolvers.errors import BadUserInput, UpstreamError
 
 log = logging.getLogger("reactor.completions")
 
-# The ends still running behind their responses, per process (its registry) and caller.
-_ENDING: WeakKeyDictionary[TurnRegistry, dict[UUID, set[asyncio.Task[None]]]] = WeakKeyDictionary()
+# At most this many ends run behind their answers in a process; past it a call's end is
+# awaited before its answer, as before. Each holds a pooled connection while its caller's next
+# call may take another: unbounded, the 32-client bench grew the pool by a quarter and, on a
+# PostgreSQL near its connection limit, was refused connections (docs/benchmarks.md).
+MAX_ENDS_BEHIND = 4
+
+
+class _Ending:
+    """A process's calls whose end is still running (its registry's), per caller."""
+
+    __slots__ = ("behind", "callers")
+
+    def __init__(self) -> None:
+        self.callers: dict[UUID, set[asyncio.Task[None]]] = {}
+        # Of those, the ends not awaited by their call.
+        self.behind = 0
+
+
+_ENDING: WeakKeyDictionary[TurnRegistry, _Ending] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +105,8 @@ async def admit(ctx: RequestContext, request: ChatRequest) -> Admitted:
     # Before the allowance: a refused request costs nothing, so it counts for nothing.
     check_bounds(ctx, request)
     route = resolve_model(ctx, request.model)
-    ending = _ENDING.get(ctx.services.turns, {}).get(user_id)
+    pending = _ENDING.get(ctx.services.turns)
+    ending = pending.callers.get(user_id) if pending is not None else None
     if ending:
         # The caller's previous calls have given their turns back before this one counts.
         await asyncio.wait(set(ending))
@@ -119,14 +138,14 @@ def _end(ctx: RequestContext, admitted: Admitted) -> asyncio.Task[None]:
     shutdown waits for it."""
     turns = ctx.services.turns
     end = turns.save(completion_calls.end(ctx.services.engine, admitted.identity, admitted.turn_id))
-    ending = _ENDING.setdefault(turns, {}).setdefault(admitted.user_id, set())
+    callers = _ENDING.setdefault(turns, _Ending()).callers
+    ending = callers.setdefault(admitted.user_id, set())
     ending.add(end)
 
     def ended(task: asyncio.Task[None]) -> None:
         # Ended, or its end failed: then it is the sweep's, as one of ours no longer running.
         turns.calls.discard(admitted.turn_id)
         ending.discard(task)
-        callers = _ENDING.get(turns, {})
         if not ending and callers.get(admitted.user_id) is ending:
             del callers[admitted.user_id]
 
@@ -151,10 +170,17 @@ async def complete(ctx: RequestContext, admitted: Admitted) -> Completion:
     except CompletionFailed as exc:
         raise UpstreamError(exc.message, reason=exc.kind) from None
     finally:
-        # Not awaited: the answer goes out while the turn is given back (the module's note).
-        _end(ctx, admitted).add_done_callback(_log_failure)
+        end = _end(ctx, admitted)
+        pending = _ENDING[ctx.services.turns]
+        if pending.behind < MAX_ENDS_BEHIND:
+            # Not awaited: the answer goes out while the turn is given back (the module's note).
+            pending.behind += 1
+            end.add_done_callback(partial(_ended_behind, pending))
+        else:
+            await asyncio.shield(end)
 
 
-def _log_failure(end: asyncio.Task[None]) -> None:
+def _ended_behind(pending: _Ending, end: asyncio.Task[None]) -> None:
+    pending.behind -= 1
     if not end.cancelled() and (error := end.exception()) is not None:
         log.warning("an /ai/v1 call's end failed (the sweep will end it): %r", error)
