@@ -3,8 +3,10 @@ aiohttp's connection pool and C HTTP parser.
 
 Measured on the reference machine against httpx's own transport (httpcore, h11 and anyio), a
 read of a streamed chunk costs 26 us of CPU where it cost 112-121, and a short streamed
-request 0.44 ms where it cost 0.8-1.1 (docs/benchmarks.md). Callers see httpx only: failures
-are raised as the httpx exceptions `gateway.openai_compat.transport_error` classifies.
+request 0.44 ms where it cost 0.8-1.1 (docs/benchmarks.md). Failures are raised as the httpx
+exceptions `gateway.openai_compat.transport_error` classifies, on both ways in: httpx's
+client, and `DirectPost`, the same request to an OpenAI-compatible provider without httpx's
+per-request work on top.
 
 The URL is sent exactly as httpx built it (`encoded=True`): aiohttp would otherwise requote the
 path, turning Bedrock's `%3A` in a model id into `:` after the request was signed.
@@ -12,8 +14,8 @@ path, turning Bedrock's `%3A` in a model id into `:` after the request was signe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 
 import aiohttp
 import httpx
@@ -43,6 +45,16 @@ def _as_httpx_errors() -> Iterator[None]:
         raise
 
 
+def _client_timeout(timeout: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
+    """httpx's timeouts (`Timeout.as_dict()`) in aiohttp's terms."""
+    return aiohttp.ClientTimeout(
+        total=None,
+        connect=timeout.get("pool"),
+        sock_connect=timeout.get("connect"),
+        sock_read=timeout.get("read"),
+    )
+
+
 class _Body(httpx.AsyncByteStream):
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
@@ -56,6 +68,10 @@ class _Body(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         # A body not read to its end closes its connection rather than returning it.
         self._response.release()
+
+
+# The headers are httpx's, as it built them; aiohttp adds none of its own.
+_SKIP_AUTO_HEADERS = ("Accept-Encoding", "User-Agent", "Content-Type")
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -93,13 +109,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=body or None,
                 allow_redirects=False,
                 compress=None,
-                skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=timeout.get("pool"),
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
+                skip_auto_headers=_SKIP_AUTO_HEADERS,
+                timeout=_client_timeout(timeout),
             )
         return httpx.Response(
             status_code=response.status,
@@ -118,3 +129,107 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+class DirectResponse:
+    """The part of `httpx.Response` a streaming provider reads: status, headers, the body."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    @property
+    def status_code(self) -> int:
+        return self._response.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._response.headers
+
+    async def aread(self) -> bytes:
+        with _as_httpx_errors():
+            return await self._response.read()
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The decoded body, each chunk as it arrives."""
+        if self._response.headers.get("Content-Encoding", "identity") != "identity":
+            # Compressed (upstreams rarely compress a stream): httpx decodes it, as before.
+            decoded = httpx.Response(
+                self._response.status,
+                headers=self._response.raw_headers,
+                stream=_Body(self._response),
+            )
+            async for chunk in decoded.aiter_bytes():
+                yield chunk
+            return
+        with _as_httpx_errors():
+            async for chunk in self._response.content.iter_chunked(65536):
+                yield chunk
+
+
+class DirectPost:
+    """POSTs to one URL on the transport's session, skipping what httpx does for every request
+    on top of it: parsing and merging the URL and headers, its auth, redirect, cookie and event
+    hook steps, its response model and the byte chunker under `aiter_bytes`. Those were a sixth
+    of the CPU of an `/ai/v1` call (docs/benchmarks.md).
+
+    The request is the one httpx would send (the headers of its `build_request`, made once),
+    its failures the same httpx exceptions, its timeouts the same. One difference: no cookie
+    jar, neither sent nor filled, which is what the session's `DummyCookieJar` is for (httpx's
+    jar kept what an upstream set and sent it on other users' calls).
+    """
+
+    def __init__(
+        self,
+        transport: AiohttpTransport,
+        url: str,
+        headers: list[tuple[str, str]],
+        timeout: Mapping[str, float | None],
+    ) -> None:
+        self._transport = transport
+        self._url = URL(url, encoded=True)
+        self._headers = headers
+        self._timeout = _client_timeout(timeout)
+
+    @asynccontextmanager
+    async def stream(self, body: bytes) -> AsyncIterator[DirectResponse]:
+        """The response to `body` (JSON), its body not read yet; released on exit."""
+        with _as_httpx_errors():
+            response = await self._transport._client().request(
+                "POST",
+                self._url,
+                headers=self._headers,
+                data=body,
+                allow_redirects=False,
+                compress=None,
+                skip_auto_headers=_SKIP_AUTO_HEADERS,
+                timeout=self._timeout,
+            )
+        try:
+            yield DirectResponse(response)
+        finally:
+            # A body not read to its end closes its connection rather than returning it.
+            response.release()
+
+
+def direct_post(
+    client: httpx.AsyncClient, url: str, headers: Mapping[str, str], timeout: httpx.Timeout
+) -> DirectPost | None:
+    """A `DirectPost` for JSON bodies to `url` when `client` would send them through an
+    `AiohttpTransport` with nothing of its own in between; else None (a proxy from the
+    environment, auth, event hooks, cookies set on it: httpx's own path serves those)."""
+    request = client.build_request(
+        "POST", url, headers={**headers, "Content-Type": "application/json"}, timeout=timeout
+    )
+    transport = client._transport_for_url(request.url)
+    if (
+        not isinstance(transport, AiohttpTransport)
+        or client.auth is not None
+        or any(client.event_hooks.values())
+        or client.cookies
+    ):
+        return None
+    # The length is each body's.
+    sent = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"]
+    return DirectPost(transport, str(request.url), sent, timeout.as_dict())

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 import httpx
 
+from gateway.aiohttp_transport import direct_post
 from gateway.errors import (
     CONNECTION,
     RATE_LIMITED,
@@ -205,6 +207,24 @@ def transport_error(exc: httpx.TransportError) -> ProviderError:
     return ProviderError(CONNECTION, type(exc).__name__, retryable=True)
 
 
+class _Response(Protocol):
+    """What `stream` reads of a response: httpx's, or the direct path's."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    async def aread(self) -> bytes: ...
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]: ...
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
 class OpenAICompatProvider:
     def __init__(
         self,
@@ -222,13 +242,21 @@ class OpenAICompatProvider:
         self._headers = {"Accept": "text/event-stream", **(extra_headers or {})}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
+        # The same request without httpx's per-request work, where nothing of it applies.
+        self._direct = direct_post(http, self._url, self._headers, timeout)
+
+    def _post(self, body: dict[str, Any]) -> AbstractAsyncContextManager[_Response]:
+        if self._direct is not None:
+            # Encoded as httpx encodes `json=` (compact, ASCII-safe, UTF-8).
+            return self._direct.stream(_encode(body))
+        return self._http.stream(
+            "POST", self._url, json=body, headers=self._headers, timeout=self._timeout
+        )
 
     async def stream(self, model: str, request: ChatRequest) -> AsyncGenerator[ProviderEvent, None]:
         body = request_body(model, request)
         try:
-            async with self._http.stream(
-                "POST", self._url, json=body, headers=self._headers, timeout=self._timeout
-            ) as response:
+            async with self._post(body) as response:
                 if response.status_code != 200:
                     detail = _error_detail(await response.aread())
                     raise error_for_status(

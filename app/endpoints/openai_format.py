@@ -254,24 +254,41 @@ class _TextChunks:
         return self.head + json.dumps(text).encode() + self.tail
 
 
+_DONE = b"data: [DONE]\n\n"
+
+
 async def sse_stream(
     events: AsyncIterator[Event], model: str, include_usage: bool
 ) -> AsyncIterator[bytes]:
-    """The body of a streaming response: `data: {chunk}` events, then `data: [DONE]`."""
+    """The body of a streaming response: `data: {chunk}` events, then `data: [DONE]`.
+
+    What is already in hand goes out in one write: the role chunk with the first delta
+    (a gateway stream's `Started` comes with its first event read), and the finish and usage
+    chunks with `[DONE]` (`Finished` and `ErrorEvent` end a stream). No chunk waits for
+    anything not yet read; `[DONE]` no longer waits for the call's end, which runs while the
+    rest of `events` is drained, before the response's body ends."""
     encoder = ChunkEncoder(model, include_usage)
     text = _TextChunks(encoder)
+    held = b""
     async for event in events:
         if type(event) is TextDelta:
-            yield text.event(event.text)
+            yield held + text.event(event.text) if held else text.event(event.text)
+            held = b""
             continue
-        for chunk in encoder.encode(event):
-            yield _sse(chunk)
+        out = held + b"".join(_sse(chunk) for chunk in encoder.encode(event))
+        held = b""
         if isinstance(event, Started):
             # The chunks name the target from here on.
             text = _TextChunks(encoder)
-        if isinstance(event, ErrorEvent):
-            break
-    yield b"data: [DONE]\n\n"
+            held = out
+        elif isinstance(event, Finished | ErrorEvent):
+            yield out + _DONE
+            async for _ in events:
+                pass
+            return
+        elif out:
+            yield out
+    yield held + _DONE
 
 
 def completion_body(completion: Completion) -> dict[str, Any]:

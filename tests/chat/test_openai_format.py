@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -24,7 +25,7 @@ from app.endpoints.openai_format import (
     sse_stream,
 )
 from gateway import AISettings, ErrorEvent, Gateway, UnknownModel
-from gateway.events import Event, Finished, Started, TextDelta
+from gateway.events import Event, Finished, Started, TextDelta, ToolCallEvent, UsageEvent
 
 SEARCH_TOOL = {
     "type": "function",
@@ -218,7 +219,8 @@ async def test_a_text_delta_serialised_once_is_the_chunk_the_encoder_makes(text:
         for event in events:
             yield event
 
-    body = [part async for part in sse_stream(stream(), "fast", False)]
+    joined = b"".join([part async for part in sse_stream(stream(), "fast", False)])
+    body = [event + b"\n\n" for event in joined.removesuffix(b"\n\n").split(b"\n\n")]
     encoder = ChunkEncoder("fast", False)
     expected = [chunk for event in events for chunk in encoder.encode(event)]
     assert body[-1] == b"data: [DONE]\n\n"
@@ -232,3 +234,52 @@ async def test_a_text_delta_serialised_once_is_the_chunk_the_encoder_makes(text:
     for part, chunk in zip(body, sent, strict=False):
         reencoded = json.dumps({"id": encoder.id, **chunk}, separators=(",", ":"))
         assert len(part) == len(b"data: \n\n") + len(reencoded)
+
+
+def _one_chunk_per_write(events: list[Event], include_usage: bool) -> bytes:
+    """The body as it was written before joining: each chunk its own write, [DONE] last."""
+    encoder = ChunkEncoder("fast", include_usage)
+    chunks = [chunk for event in events for chunk in encoder.encode(event)]
+    body = b"".join(
+        b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n" for c in chunks
+    )
+    return body.replace(encoder.id.encode(), b"ID") + b"data: [DONE]\n\n"
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+@pytest.mark.parametrize(
+    "last", [Finished("tool_calls"), ErrorEvent("The reply was interrupted.", "timeout", "f/t")]
+)
+async def test_joined_writes_are_the_bytes_of_one_chunk_per_write(
+    include_usage: bool, last: Event
+) -> None:
+    events: list[Event] = [
+        Started("fake/target"),
+        TextDelta("a"),
+        TextDelta("b"),
+        ToolCallEvent(0, "call_1", "search", '{"q":1}'),
+        UsageEvent(3, 2, 5),
+        last,
+    ]
+    after_last: list[str] = []
+
+    async def stream() -> AsyncIterator[Event]:
+        for event in events:
+            yield event
+        after_last.append("the call's end")
+
+    writes = []
+    async for part in sse_stream(stream(), "fast", include_usage):
+        # [DONE] is out before the stream's end runs (the call's end, on /ai/v1).
+        writes.append((part, list(after_last)))
+    body = b"".join(part for part, _ in writes)
+    ids = set(re.findall(rb'"id":"(chatcmpl-[0-9a-f]+)"', body))
+    assert len(ids) == 1
+    assert body.replace(ids.pop(), b"ID") == _one_chunk_per_write(events, include_usage)
+    assert after_last == ["the call's end"]
+    assert writes[-1][0].endswith(b"data: [DONE]\n\n")
+    assert writes[-1][1] == []
+    # The role chunk went with the first delta: a, b, the tool call, then the rest at once.
+    assert len(writes) == 4
+    assert b'"role":"assistant"' in writes[0][0]
+    assert b'"content":"a"' in writes[0][0]
