@@ -39,8 +39,6 @@ from strawberry.types.field import StrawberryField
 # Per object type, per field name: the plan, or None where graphql-core must execute. A plan
 # depends on the schema's field alone, which never changes.
 _PLANS: WeakKeyDictionary[GraphQLObjectType, dict[str, LeafPlan | None]] = WeakKeyDictionary()
-# A list's item type -> the object type its items' fields are executed as (object_of).
-_objects: WeakKeyDictionary[Any, GraphQLObjectType | None] = WeakKeyDictionary()
 _COMPOSITES: WeakKeyDictionary[GraphQLObjectType, dict[str, CompositePlan | None]] = (
     WeakKeyDictionary()
 )
@@ -166,6 +164,10 @@ class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         # hooks field resolution, which must then see every field.
         manager = self.middleware_manager
         self._hooked = manager is not None and bool(manager.middlewares)
+        # Per field (graphql-core's field details are one list per selection, reused for
+        # every item) and per list item type, within this operation.
+        self._composites: dict[int, tuple[FieldDetailsList, CompositePlan | None]] = {}
+        self._item_objects: dict[Any, GraphQLObjectType | None] = {}
 
     def execute_fields(
         self,
@@ -258,10 +260,11 @@ class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> bool:
         """graphql-core's, with an object item's fields executed directly rather than
         through the value completion that would come to the same call."""
-        if item_type in _objects:
-            object_type = _objects[item_type]
+        objects = self._item_objects
+        if item_type in objects:
+            object_type = objects[item_type]
         else:
-            object_type = _objects[item_type] = object_of(item_type)
+            object_type = objects[item_type] = object_of(item_type)
         if object_type is None or item is None or isinstance(item, Exception):
             return super().complete_list_item_value(
                 item,
@@ -297,18 +300,22 @@ class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
     def _composite(
         self, parent_type: GraphQLObjectType, field_details_list: FieldDetailsList
     ) -> CompositePlan | None:
-        if self._hooked:
-            return None
+        known = self._composites.get(id(field_details_list))
+        if known is not None:
+            return known[1]
+        plan = None
         node = field_details_list[0].node
-        if node.directives:  # @stream and the like: graphql-core's own way
-            return None
-        plans = _COMPOSITES.get(parent_type)
-        if plans is None:
-            plans = _COMPOSITES[parent_type] = {}
-        name = node.name.value
-        if name not in plans:
-            plans[name] = composite_plan(parent_type, name)
-        return plans[name]
+        # @stream and the like, or an extension hooking resolution: graphql-core's own way.
+        if not self._hooked and not node.directives:
+            plans = _COMPOSITES.get(parent_type)
+            if plans is None:
+                plans = _COMPOSITES[parent_type] = {}
+            name = node.name.value
+            if name not in plans:
+                plans[name] = composite_plan(parent_type, name)
+            plan = plans[name]
+        self._composites[id(field_details_list)] = (field_details_list, plan)
+        return plan
 
     def _split(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> Split:
         leaves: list[tuple[str, LeafPlan]] = []
