@@ -16,7 +16,7 @@ execution in tests/graphql/test_leaf_fields.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -238,15 +238,7 @@ class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
             return None
         if not self.is_awaitable(completed):
             return completed
-
-        async def await_completed() -> Any:
-            try:
-                return await completed
-            except Exception as raw_error:  # noqa: BLE001
-                self.handle_field_error(raw_error, return_type, field_details_list, path)
-                return None
-
-        return await_completed()
+        return self._awaited(completed, return_type, field_details_list, path)
 
     def complete_list_item_value(
         self,
@@ -286,16 +278,24 @@ class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         if not self.is_awaitable(completed_item):
             complete_results.append(completed_item)
             return False
-
-        async def await_completed() -> Any:
-            try:
-                return await completed_item
-            except Exception as raw_error:  # noqa: BLE001
-                self.handle_field_error(raw_error, item_type, field_details_list, item_path)
-                return None
-
-        complete_results.append(await_completed())
+        complete_results.append(
+            self._awaited(completed_item, item_type, field_details_list, item_path)
+        )
         return True
+
+    async def _awaited(
+        self,
+        completed: Awaitable[Any],
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+    ) -> Any:
+        """A completion that waits, its error reported at its place as graphql-core does."""
+        try:
+            return await completed
+        except Exception as raw_error:  # noqa: BLE001
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
 
     def _composite(
         self, parent_type: GraphQLObjectType, field_details_list: FieldDetailsList

@@ -44,6 +44,12 @@ class Item:
         return self.name.upper()
 
     @strawberry.field
+    async def echo(self) -> str:
+        if self.name.endswith(".2"):
+            raise ValueError(f"no echo for {self.name}")
+        return self.name
+
+    @strawberry.field
     def children(self) -> list[Item]:
         return [_item(f"{self.name}.{n}") for n in range(2)]
 
@@ -112,6 +118,8 @@ DOCUMENTS = [
     "{ items { pals { must name friend { must } } friend { ...F } } } fragment F on Item { must }",
     "{ later { friend { name } pals { name pals { name } } } }",
     "{ items { friend { __typename name } } }",
+    "{ items { name pals { echo name } friend { echo friend { echo } } } }",
+    "{ later { pals { echo } } items { friend { must echo } } }",
 ]
 
 
