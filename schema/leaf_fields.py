@@ -10,8 +10,10 @@ there (docs/benchmarks.md).
 For such a field the outcome is `coerce_output_value(getattr(source, name))`, so that is
 what we compute; anything else (a null where none is allowed, a value the scalar refuses, a
 field with a resolver, arguments or middleware) takes graphql-core's own path, which then
-produces the value or the located error exactly as before. Tested equal to ordinary
-execution in tests/graphql/test_leaf_fields.py.
+produces the value or the located error exactly as before. A plain field of objects, or of
+lists of them, is read the same way and its objects' fields executed directly, skipping the
+resolve info, Strawberry's resolver chain and the value completion that would lead to the
+same call. Tested equal to ordinary execution in tests/graphql/test_leaf_fields.py.
 """
 
 from __future__ import annotations
