@@ -265,8 +265,8 @@ async def sse_stream(
     What is already in hand goes out in one write: the role chunk with the first delta
     (a gateway stream's `Started` comes with its first event read), and the finish and usage
     chunks with `[DONE]` (`Finished` and `ErrorEvent` end a stream). No chunk waits for
-    anything not yet read; `[DONE]` no longer waits for the call's end, which runs while the
-    rest of `events` is drained, before the response's body ends."""
+    anything not yet read but the last: `[DONE]` waits for the call's end, which runs as the
+    rest of `events` is drained."""
     encoder = ChunkEncoder(model, include_usage)
     text = _TextChunks(encoder)
     held = b""
@@ -282,9 +282,11 @@ async def sse_stream(
             text = _TextChunks(encoder)
             held = out
         elif isinstance(event, Finished | ErrorEvent):
-            yield out + _DONE
+            # The rest of `events` ends the call (its turn given back) before `[DONE]`: a
+            # client may send its next call the moment it reads it, to any process.
             async for _ in events:
                 pass
+            yield out + _DONE
             return
         elif out:
             yield out

@@ -270,7 +270,7 @@ async def test_joined_writes_are_the_bytes_of_one_chunk_per_write(
 
     writes = []
     async for part in sse_stream(stream(), "fast", include_usage):
-        # [DONE] is out before the stream's end runs (the call's end, on /ai/v1).
+        # [DONE] waits for the stream's end (the call's end, on /ai/v1).
         writes.append((part, list(after_last)))
     body = b"".join(part for part, _ in writes)
     ids = set(re.findall(rb'"id":"(chatcmpl-[0-9a-f]+)"', body))
@@ -278,7 +278,8 @@ async def test_joined_writes_are_the_bytes_of_one_chunk_per_write(
     assert body.replace(ids.pop(), b"ID") == _one_chunk_per_write(events, include_usage)
     assert after_last == ["the call's end"]
     assert writes[-1][0].endswith(b"data: [DONE]\n\n")
-    assert writes[-1][1] == []
+    assert writes[-1][1] == ["the call's end"]
+    assert all(seen == [] for _, seen in writes[:-1])
     # The role chunk went with the first delta: a, b, the tool call, then the rest at once.
     assert len(writes) == 4
     assert b'"role":"assistant"' in writes[0][0]
