@@ -148,19 +148,23 @@ class DirectResponse:
         return self._response.headers
 
     async def aread(self) -> bytes:
+        """The decoded body (an error's, whose detail is read from it)."""
+        if self._response.headers.get("Content-Encoding", "identity") != "identity":
+            return await self._decoded().aread()
         with _as_httpx_errors():
             return await self._response.read()
+
+    def _decoded(self) -> httpx.Response:
+        """The response as httpx's, which decodes a compressed body as before."""
+        return httpx.Response(
+            self._response.status, headers=self._response.raw_headers, stream=_Body(self._response)
+        )
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The decoded body, each chunk as it arrives."""
         if self._response.headers.get("Content-Encoding", "identity") != "identity":
             # Compressed (upstreams rarely compress a stream): httpx decodes it, as before.
-            decoded = httpx.Response(
-                self._response.status,
-                headers=self._response.raw_headers,
-                stream=_Body(self._response),
-            )
-            async for chunk in decoded.aiter_bytes():
+            async for chunk in self._decoded().aiter_bytes():
                 yield chunk
             return
         with _as_httpx_errors():

@@ -19,6 +19,7 @@ same call. Tested equal to ordinary execution in tests/graphql/test_leaf_fields.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from inspect import isawaitable
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -74,8 +75,8 @@ class LeafPlan:
             return Undefined if self.non_null else None
         if self.plain_string and type(value) is str:
             return value
-        if isinstance(value, Exception):
-            return Undefined
+        if isinstance(value, Exception) or isawaitable(value):
+            return Undefined  # graphql-core raises the one, awaits the other
         try:
             coerced = self.coerce(value)
         except Exception:  # noqa: BLE001
@@ -215,7 +216,13 @@ class LeafFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
                 result = getattr(source, plan.attribute)
             except Exception:  # noqa: BLE001
                 result = Undefined
-        if plan is None or result is None or result is Undefined or isinstance(result, Exception):
+        if (
+            plan is None
+            or result is None
+            or result is Undefined
+            or isinstance(result, Exception)
+            or self.is_awaitable(result)
+        ):
             # A null, or an attribute that fails, is for graphql-core to report.
             return super().execute_field(
                 parent_type, source, field_details_list, path, position_context

@@ -7,9 +7,11 @@ import gzip
 from typing import Any
 
 import httpx
+import pytest
 from fake_upstream import HELLO, OPENAI_KEY, FakeUpstream, Reply, collect, text_stream, unique
 
 from gateway import AISettings, ChatRequest, Message, create_http_client
+from gateway.errors import ProviderError
 from gateway.openai_compat import OpenAICompatProvider
 from gateway.providers import http_timeout
 
@@ -62,3 +64,22 @@ async def test_a_compressed_stream_is_decoded(fake: FakeUpstream, http: httpx.As
     assert direct._direct is not None
     events = await collect(direct.stream(model, HELLO))
     assert [getattr(e, "text", None) for e in events][:2] == ["Hi", " there"]
+
+
+async def test_a_compressed_error_keeps_its_detail(
+    fake: FakeUpstream, http: httpx.AsyncClient
+) -> None:
+    error = b'{"error": {"code": "context_length_exceeded", "message": "too long"}}'
+    messages = []
+    for direct in (True, False):
+        model = unique()
+        headers = {"content-encoding": "gzip", "content-type": "application/json"}
+        fake.script(model, Reply(status=400, headers=headers, parts=[gzip.compress(error)]))
+        provider = _provider(fake, http)
+        if not direct:
+            provider._direct = None
+        with pytest.raises(ProviderError) as raised:
+            await collect(provider.stream(model, HELLO))
+        messages.append(str(raised.value))
+    assert messages[0] == messages[1]
+    assert "context_length_exceeded" in messages[0]

@@ -27,6 +27,19 @@ class Colour(Enum):
     BLUE = "blue"
 
 
+class Ready:
+    """An awaitable standing in a plain attribute, which graphql-core awaits."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Any:
+        return self._value().__await__()
+
+    async def _value(self) -> Any:
+        return self.value
+
+
 @strawberry.type
 class Item:
     id: uuid.UUID
@@ -77,7 +90,10 @@ ITEMS = [
     _item("f", friend=_item("f.friend"), pals=[_item("f.1"), _item("f.2")]),
     _item("g", friend=_item("g.friend", must=None)),  # an error inside a nullable object
     _item("h", pals=[_item("h.1"), _item("h.2", must=None)]),  # inside a non-null list
-    _item("j", pals=[_item("j.1"), None]),  # a null item where the list allows none
+    _item("j", pals=[_item("j.1"), None]),
+    _item(
+        "k", friend=Ready(_item("k.friend")), maybe=Ready("late")
+    ),  # awaitable attributes  # a null item where the list allows none
     _item("i", friend=_item("i.friend", friend=_item("i.friend.friend", count=2**40))),
 ]
 
