@@ -272,7 +272,7 @@ async def sse_stream(
     held = b""
     async for event in events:
         if type(event) is TextDelta:
-            yield held + text.event(event.text) if held else text.event(event.text)
+            yield held + text.event(event.text)  # b"" + x is x itself: no copy
             held = b""
             continue
         out = held + b"".join(_sse(chunk) for chunk in encoder.encode(event))
